@@ -1,0 +1,79 @@
+//! Example third-party plugin: accepts requests whose `x-api-key` header is one of the
+//! configured keys, and names the caller after the key's owner.
+
+use std::collections::HashMap;
+
+use archway_sdk::{Authenticate, Deny, Plugin, Principal, Request};
+
+/// Configured API keys: key -> owner.
+pub struct HelloAuth {
+    keys: HashMap<String, String>,
+}
+
+impl Plugin for HelloAuth {
+    fn new(config: archway_sdk::serde_json::Value) -> Result<Self, String> {
+        let keys = config["keys"]
+            .as_object()
+            .ok_or("config needs a `keys` table of key = owner")?;
+        let keys = keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()));
+        Ok(Self {
+            keys: keys.collect(),
+        })
+    }
+}
+
+impl Authenticate for HelloAuth {
+    fn authenticate(&self, request: &Request) -> Result<Option<Principal>, Deny> {
+        let key = request
+            .header("x-api-key")
+            .ok_or_else(|| Deny::unauthorized("missing x-api-key header"))?;
+        match self.keys.get(&key) {
+            Some(owner) => Ok(Some(
+                Principal::subject(owner).with_permissions(&["hello.read"]),
+            )),
+            None => Err(Deny::unauthorized("unknown API key")),
+        }
+    }
+}
+
+archway_sdk::export!(HelloAuth: authenticate);
+
+#[cfg(test)]
+mod tests {
+    use archway_sdk::FakeRequest;
+    use archway_sdk::serde_json::json;
+
+    use super::*;
+
+    fn plugin() -> HelloAuth {
+        HelloAuth::new(json!({"keys": {"k-123": "alice"}})).expect("valid config")
+    }
+
+    #[test]
+    fn known_key_names_its_owner() {
+        let fake = FakeRequest::new("GET", "/").header("X-Api-Key", "k-123");
+        let principal = plugin()
+            .authenticate(&fake.request())
+            .expect("allowed")
+            .expect("principal");
+        assert_eq!(principal.subject, "alice");
+    }
+
+    #[test]
+    fn missing_or_unknown_key_is_401() {
+        for fake in [
+            FakeRequest::new("GET", "/"),
+            FakeRequest::new("GET", "/").header("x-api-key", "nope"),
+        ] {
+            assert_eq!(
+                plugin()
+                    .authenticate(&fake.request())
+                    .expect_err("denied")
+                    .status,
+                401
+            );
+        }
+    }
+}

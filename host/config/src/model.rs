@@ -1,0 +1,354 @@
+//! The config schema. Route fields use the admin API contract's names and defaults, so
+//! the same JSON/TOML describes a route everywhere.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole gateway config.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener and limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Plugins that routes may use.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// Named upstream services.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// Routes, matched by method, path pattern and priority.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Where the gateway listens and its global limits.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The listening address.
+    pub listen: SocketAddr,
+    /// The largest request body accepted, unless a route sets its own.
+    pub max_body_bytes: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Text (default) or JSON lines.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `archway=debug`.
+    pub level: String,
+    /// Whether to write one access-log line per request.
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+            access_log: true,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One plugin: a component, the capabilities it is granted, its limits and its config.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The name routes refer to.
+    pub name: String,
+    /// Where the component comes from.
+    #[serde(flatten)]
+    pub source: PluginSource,
+    /// Host imports the plugin may use; any other import fails the load.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Pooled live instances (default) or a fresh instance per request.
+    #[serde(default)]
+    pub instances: InstanceMode,
+    /// The most live instances kept for reuse.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_instances: usize,
+    /// The CPU deadline of one call, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The linear-memory cap of one instance, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// Whether the host buffers the request body for this plugin's `body()`.
+    #[serde(default)]
+    pub read_body: bool,
+    /// Passed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+fn default_max_idle() -> usize {
+    64
+}
+fn default_timeout_ms() -> u64 {
+    100
+}
+fn default_memory_mb() -> u64 {
+    64
+}
+
+/// Where a plugin's component comes from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginSource {
+    /// A first-party plugin embedded in the binary, by name.
+    Builtin(String),
+    /// A component file; relative paths start at the config file's directory.
+    Path(PathBuf),
+}
+
+/// A host import a plugin can be granted.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// `archway:plugin/log`.
+    Log,
+    /// `archway:plugin/kv`.
+    Kv,
+    /// `archway:plugin/streams`.
+    Streams,
+    /// `archway:plugin/upstream`.
+    Upstream,
+    /// `archway:plugin/jwt`.
+    Jwt,
+    /// `archway:plugin/metrics`.
+    Metrics,
+    /// `archway:plugin/admin`.
+    Admin,
+}
+
+impl Capability {
+    /// Every capability, in WIT order.
+    pub const ALL: [Capability; 7] = [
+        Self::Log,
+        Self::Kv,
+        Self::Streams,
+        Self::Upstream,
+        Self::Jwt,
+        Self::Metrics,
+        Self::Admin,
+    ];
+
+    /// The WIT interface name (`kv`).
+    pub fn interface(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Kv => "kv",
+            Self::Streams => "streams",
+            Self::Upstream => "upstream",
+            Self::Jwt => "jwt",
+            Self::Metrics => "metrics",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// How a plugin's instances are used across requests.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceMode {
+    /// Live instances are reused; one that trapped or timed out is dropped.
+    #[default]
+    Pooled,
+    /// Every call gets a fresh instance: no state survives between requests.
+    PerRequest,
+}
+
+/// A named upstream service.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The name routes use as `service_name`.
+    pub name: String,
+    /// The base URL, `http://host:port`.
+    pub url: String,
+}
+
+/// What to do when a plugin on a route fails (trap, timeout, bad output).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Answer 500 with the F50000 envelope.
+    #[default]
+    Closed,
+    /// Skip the failed plugin and go on.
+    Skip,
+}
+
+/// HTTP methods a route can match.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// DELETE.
+    Delete,
+    /// PATCH.
+    Patch,
+    /// HEAD.
+    Head,
+    /// OPTIONS.
+    Options,
+    /// Any method.
+    #[default]
+    Any,
+}
+
+impl Method {
+    /// Whether a request with this method matches.
+    pub fn matches(self, method: &http::Method) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Get => method == http::Method::GET,
+            Self::Post => method == http::Method::POST,
+            Self::Put => method == http::Method::PUT,
+            Self::Delete => method == http::Method::DELETE,
+            Self::Patch => method == http::Method::PATCH,
+            Self::Head => method == http::Method::HEAD,
+            Self::Options => method == http::Method::OPTIONS,
+        }
+    }
+}
+
+/// One route: the admin contract's fields plus the plugin lists.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A stable id; defaults to `route-<index>`.
+    #[serde(default)]
+    pub id: String,
+    /// The upstream service (unless a `handler` answers).
+    #[serde(default)]
+    pub service_name: String,
+    /// `/api/v1/users/*`, `/api/v1/users/{id}`.
+    pub path_pattern: String,
+    /// The upstream path; a trailing `*` takes what the pattern's `*` matched.
+    #[serde(default)]
+    pub target_url: String,
+    /// The method matched; `ANY` matches all.
+    #[serde(default)]
+    pub method: Method,
+    /// An API version label.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Inactive routes do not match.
+    #[serde(default = "default_true")]
+    pub is_active: bool,
+    /// Whether a principal is required: with no authenticator yielding one, 401.
+    #[serde(default = "default_true")]
+    pub requires_auth: bool,
+    /// Permissions checked against the principal.
+    #[serde(default)]
+    pub required_permissions: Vec<String>,
+    /// `any` or `all` of `required_permissions`.
+    #[serde(default = "default_any")]
+    pub permission_check_strategy: String,
+    /// Requests per minute allowed.
+    #[serde(default = "default_rpm")]
+    pub rate_limit_rpm: u32,
+    /// The upstream timeout.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// Retries on upstream failure.
+    #[serde(default = "default_retry_count")]
+    pub retry_count: u32,
+    /// Whether the circuit breaker guards this route.
+    #[serde(default = "default_true")]
+    pub circuit_breaker_enabled: bool,
+    /// Whether responses are cached.
+    #[serde(default)]
+    pub cache_enabled: bool,
+    /// Cache lifetime.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_seconds: u64,
+    /// `round_robin`, `weighted`, `least_connections`, ...
+    #[serde(default = "default_round_robin")]
+    pub load_balance_strategy: String,
+    /// Higher wins when patterns overlap.
+    #[serde(default)]
+    pub priority: i32,
+    /// The largest request body accepted on this route.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// What happens when a plugin fails.
+    #[serde(default)]
+    pub plugin_failure: FailurePolicy,
+    /// Authenticator plugins, in order.
+    #[serde(default)]
+    pub authenticate: Vec<String>,
+    /// Authorizer plugins, in order.
+    #[serde(default)]
+    pub authorize: Vec<String>,
+    /// Transform plugins, in order (responses pass through them in reverse).
+    #[serde(default)]
+    pub transform: Vec<String>,
+    /// A handler plugin that answers instead of an upstream.
+    #[serde(default)]
+    pub handler: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_version() -> String {
+    "v1".to_owned()
+}
+fn default_any() -> String {
+    "any".to_owned()
+}
+fn default_round_robin() -> String {
+    "round_robin".to_owned()
+}
+fn default_rpm() -> u32 {
+    1000
+}
+fn default_timeout_seconds() -> u64 {
+    30
+}
+fn default_retry_count() -> u32 {
+    3
+}
+fn default_cache_ttl() -> u64 {
+    300
+}

@@ -1,0 +1,81 @@
+//! The request and response as the host holds them while plugins look at them. Plugins
+//! read fields through resource handles, so nothing is copied until a plugin asks.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::Principal;
+
+/// Everything a plugin may ask about the request in flight.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// The request method.
+    pub method: Method,
+    /// The normalised path, without the query.
+    pub path: String,
+    /// The query string without `?`.
+    pub query: Option<String>,
+    /// The request headers (transforms edit them in place).
+    pub headers: HeaderMap,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// The matched route's id.
+    pub route_id: Arc<str>,
+    /// Path parameters captured by the route pattern.
+    pub params: Vec<(String, String)>,
+    /// The request's tenant.
+    pub tenant: Option<String>,
+    /// The principal established by authentication.
+    pub principal: Option<Principal>,
+    /// The buffered body, when the route buffers it.
+    pub body: Option<Bytes>,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        Self {
+            method: Method::GET,
+            path: String::new(),
+            query: None,
+            headers: HeaderMap::new(),
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            route_id: Arc::from(""),
+            params: Vec::new(),
+            tenant: None,
+            principal: None,
+            body: None,
+        }
+    }
+}
+
+/// The response head a transform sees on the way back.
+#[derive(Debug, Default)]
+pub struct ResponseContext {
+    /// The status code.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+}
+
+/// The first value of a header as text (lossy for non-UTF-8 bytes).
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// Every header as (name, value) text pairs.
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,152 @@
+//! The store data of one plugin instance and the host side of the imports it may use:
+//! the request/response handles (always) and `log` (when granted).
+
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::Principal;
+use crate::bindings::{log, types};
+use crate::context::{RequestContext, ResponseContext, header_pairs, header_text};
+
+/// What one instance's store holds.
+pub(crate) struct HostState {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    wasi: WasiCtx,
+}
+
+impl HostState {
+    /// A sandbox with no files, no environment, no sockets and no stdio, and a memory cap.
+    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize) -> Self {
+        Self {
+            plugin,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            wasi: WasiCtx::builder().build(),
+        }
+    }
+
+    fn request(&self, handle: &Resource<RequestContext>) -> &RequestContext {
+        self.table
+            .get(handle)
+            .expect("the host pushes the request before every call")
+    }
+
+    fn response(&self, handle: &Resource<ResponseContext>) -> &ResponseContext {
+        self.table
+            .get(handle)
+            .expect("the host pushes the response before every call")
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::HostRequestHead for HostState {
+    fn method(&mut self, head: Resource<RequestContext>) -> String {
+        self.request(&head).method.as_str().to_owned()
+    }
+
+    fn path(&mut self, head: Resource<RequestContext>) -> String {
+        self.request(&head).path.clone()
+    }
+
+    fn query(&mut self, head: Resource<RequestContext>) -> Option<String> {
+        self.request(&head).query.clone()
+    }
+
+    fn header(&mut self, head: Resource<RequestContext>, name: String) -> Option<String> {
+        header_text(&self.request(&head).headers, &name)
+    }
+
+    fn headers(&mut self, head: Resource<RequestContext>) -> Vec<types::Header> {
+        header_pairs(&self.request(&head).headers)
+    }
+
+    fn client_ip(&mut self, head: Resource<RequestContext>) -> String {
+        self.request(&head).client_ip.to_string()
+    }
+
+    fn route_id(&mut self, head: Resource<RequestContext>) -> String {
+        self.request(&head).route_id.to_string()
+    }
+
+    fn param(&mut self, head: Resource<RequestContext>, name: String) -> Option<String> {
+        let params = &self.request(&head).params;
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn tenant(&mut self, head: Resource<RequestContext>) -> Option<String> {
+        self.request(&head).tenant.clone()
+    }
+
+    fn principal(&mut self, head: Resource<RequestContext>) -> Option<Principal> {
+        self.request(&head).principal.clone()
+    }
+
+    fn body(&mut self, head: Resource<RequestContext>) -> Option<Vec<u8>> {
+        self.request(&head).body.as_ref().map(|b| b.to_vec())
+    }
+
+    fn drop(&mut self, head: Resource<RequestContext>) -> wasmtime::Result<()> {
+        self.table.delete(head)?;
+        Ok(())
+    }
+}
+
+impl types::HostResponseHead for HostState {
+    fn status(&mut self, head: Resource<ResponseContext>) -> u16 {
+        self.response(&head).status.as_u16()
+    }
+
+    fn header(&mut self, head: Resource<ResponseContext>, name: String) -> Option<String> {
+        header_text(&self.response(&head).headers, &name)
+    }
+
+    fn headers(&mut self, head: Resource<ResponseContext>) -> Vec<types::Header> {
+        header_pairs(&self.response(&head).headers)
+    }
+
+    fn drop(&mut self, head: Resource<ResponseContext>) -> wasmtime::Result<()> {
+        self.table.delete(head)?;
+        Ok(())
+    }
+}
+
+impl types::Host for HostState {}
+
+/// Plugin log lines go to the gateway's log under target `archway.plugin`, with the
+/// plugin's name; long lines are cut so a plugin cannot flood the log with one call.
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        const MAX: usize = 4096;
+        let mut end = message.len().min(MAX);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (plugin, message) = (&*self.plugin, &message[..end]);
+        match level {
+            log::Level::Trace => tracing::trace!(target: "archway.plugin", plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "archway.plugin", plugin, "{message}"),
+            log::Level::Info => tracing::info!(target: "archway.plugin", plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "archway.plugin", plugin, "{message}"),
+            log::Level::Error => tracing::error!(target: "archway.plugin", plugin, "{message}"),
+        }
+    }
+}

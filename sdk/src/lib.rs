@@ -1,0 +1,153 @@
+//! Write Archway gateway plugins in Rust.
+//!
+//! A plugin is a type that implements [`Plugin`] (built once from its JSON config) and
+//! one or more role traits: [`Authenticate`], [`Authorize`], [`Transform`],
+//! [`Aggregate`], [`Handle`], [`Tick`]. [`export!`] names the type and its roles; the
+//! crate is a `cdylib` built for `wasm32-wasip2`, and the component it produces exports
+//! exactly those roles.
+//!
+//! ```ignore
+//! use archway_sdk::{Authenticate, Deny, Plugin, Principal, Request};
+//!
+//! struct ApiKey { key: String }
+//!
+//! impl Plugin for ApiKey {
+//!     fn new(config: serde_json::Value) -> Result<Self, String> {
+//!         let key = config["key"].as_str().ok_or("config needs `key`")?;
+//!         Ok(Self { key: key.to_owned() })
+//!     }
+//! }
+//!
+//! impl Authenticate for ApiKey {
+//!     fn authenticate(&self, request: &Request) -> Result<Option<Principal>, Deny> {
+//!         match request.header("x-api-key") {
+//!             Some(key) if key == self.key => Ok(Some(Principal::subject("api-key"))),
+//!             _ => Err(Deny::unauthorized("missing or wrong API key")),
+//!         }
+//!     }
+//! }
+//!
+//! archway_sdk::export!(ApiKey: authenticate);
+//! ```
+//!
+//! Plugin logic unit-tests natively: build a [`FakeRequest`] and call the trait methods.
+#![deny(missing_docs)]
+
+#[doc(hidden)]
+pub mod bindings;
+mod host;
+mod principal;
+mod request;
+mod response;
+mod roles;
+
+pub use bindings::log::Level;
+pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit};
+pub use host::log;
+pub use request::{FakeRequest, Request};
+pub use response::ResponseView;
+pub use serde_json;
+
+/// A plugin: built once per instance from the `config` table of its gateway config entry.
+pub trait Plugin: Sized + 'static {
+    /// Builds the plugin; an error rejects it at load or reload with this message.
+    fn new(config: serde_json::Value) -> Result<Self, String>;
+}
+
+/// Establishes who is calling.
+pub trait Authenticate: Plugin {
+    /// The caller's principal; `None` when the request has no credentials this plugin
+    /// knows (the route's `requires_auth` decides); a [`Deny`] to refuse.
+    fn authenticate(&self, request: &Request) -> Result<Option<Principal>, Deny>;
+}
+
+/// Decides whether the authenticated caller may make the request.
+pub trait Authorize: Plugin {
+    /// `Ok(())` to allow, a [`Deny`] to refuse. The principal is `request.principal()`.
+    fn authorize(&self, request: &Request) -> Result<(), Deny>;
+}
+
+/// Changes requests on the way in and responses on the way out. Both hooks default to
+/// changing nothing.
+pub trait Transform: Plugin {
+    /// Edits the request before dispatch.
+    fn on_request(&self, request: &Request) -> Result<RequestEdit, Deny> {
+        let _ = request;
+        Ok(RequestEdit::default())
+    }
+
+    /// Edits the response before it reaches the client.
+    fn on_response(
+        &self,
+        request: &Request,
+        response: &ResponseView,
+    ) -> Result<ResponseEdit, Deny> {
+        let _ = (request, response);
+        Ok(ResponseEdit::default())
+    }
+}
+
+/// Builds one response from several upstream calls.
+pub trait Aggregate: Plugin {
+    /// Produces the response.
+    fn aggregate(&self, request: &Request) -> Result<Response, Deny>;
+}
+
+/// Answers requests itself.
+pub trait Handle: Plugin {
+    /// Produces the response.
+    fn handle(&self, request: &Request) -> Result<Response, Deny>;
+}
+
+/// Runs background work on a schedule.
+pub trait Tick: Plugin {
+    /// One round of work; `now_ms` is Unix time in milliseconds.
+    fn tick(&self, now_ms: u64) -> Result<(), String>;
+}
+
+/// Exports a plugin type and its roles from this crate's component.
+///
+/// `archway_sdk::export!(MyPlugin: authenticate, transform);` exports `lifecycle` (always)
+/// plus each listed role: `authenticate`, `authorize`, `transform`, `aggregate`,
+/// `handle`, `tick`. The type must be a plain identifier in scope.
+#[macro_export]
+macro_rules! export {
+    ($ty:ident : $($role:ident),+ $(,)?) => {
+        // Component exports exist only in wasm; natively the crate is a plain library
+        // whose role traits unit tests call directly.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            $crate::__export_plugin_impl!($ty with_types_in $crate::bindings::plugin);
+            $( $crate::__archway_export_role!($role $ty); )+
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __archway_export_role {
+    (authenticate $ty:ident) => {
+        $crate::__export_authenticator_impl!($ty with_types_in $crate::bindings::authenticator);
+    };
+    (authorize $ty:ident) => {
+        $crate::__export_authorizer_impl!($ty with_types_in $crate::bindings::authorizer);
+    };
+    (transform $ty:ident) => {
+        $crate::__export_transformer_impl!($ty with_types_in $crate::bindings::transformer);
+    };
+    (aggregate $ty:ident) => {
+        $crate::__export_aggregator_impl!($ty with_types_in $crate::bindings::aggregator);
+    };
+    (handle $ty:ident) => {
+        $crate::__export_handler_impl!($ty with_types_in $crate::bindings::handler);
+    };
+    (tick $ty:ident) => {
+        $crate::__export_ticker_impl!($ty with_types_in $crate::bindings::ticker);
+    };
+    ($other:ident $ty:ident) => {
+        ::core::compile_error!(concat!(
+            "unknown archway role `", stringify!($other),
+            "`: expected authenticate, authorize, transform, aggregate, handle or tick"
+        ));
+    };
+}
