@@ -1,1 +1,69 @@
-fn main() {}
+//! `archway serve --config FILE` runs the gateway; `archway check --config FILE`
+//! validates a config and starts every plugin once, then exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use archway_config::Config;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "archway",
+    version,
+    about = "An API gateway programmed with WebAssembly plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve traffic with the given config.
+    Serve {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate the config and start every plugin once, then exit.
+    Check {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Check { config } => check(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    archway::telemetry::init(&config.log);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(archway::serve(config))
+}
+
+fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    let report = archway::check(&config)?;
+    println!("{}: ok, {} routes", path.display(), report.routes);
+    for (name, roles) in report.plugins {
+        println!("  plugin {name}: {roles}");
+    }
+    Ok(())
+}

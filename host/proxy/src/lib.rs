@@ -1,1 +1,22 @@
-//! placeholder
+//! The Archway proxy: listeners, router, the request pipeline, and the upstream client.
+//!
+//! [`Snapshot::build`] turns a config and its loaded plugins into a routing snapshot;
+//! [`Proxy`] serves the current snapshot and swaps it whole on reload. The order of work
+//! on a request is in [`pipeline`], and nowhere else.
+#![deny(missing_docs)]
+
+mod body;
+pub mod error;
+mod path;
+pub mod pipeline;
+mod route;
+mod router;
+mod server;
+mod snapshot;
+mod upstream;
+
+pub use body::ProxyBody;
+pub use error::GatewayError;
+pub use route::RouteError;
+pub use server::Proxy;
+pub use snapshot::Snapshot;

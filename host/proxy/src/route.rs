@@ -1,0 +1,239 @@
+//! A route compiled for serving: its config, its plugins resolved and role-checked, its
+//! upstream, and how its path maps onto the upstream's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use archway_config::{Config, RouteConfig};
+use archway_runtime::{LoadError, Plugin, Role};
+use http::uri::Authority;
+
+/// Where a route's requests go.
+#[derive(Debug)]
+pub enum Dispatch {
+    /// To an upstream service.
+    Upstream {
+        /// The service's `host:port`.
+        authority: Authority,
+    },
+    /// To a handler plugin.
+    Handler(Arc<Plugin>),
+}
+
+/// A route ready to serve.
+#[derive(Debug)]
+pub struct Route {
+    /// The route's id.
+    pub id: Arc<str>,
+    /// The route as configured.
+    pub config: RouteConfig,
+    /// Authenticators, in order.
+    pub authenticate: Vec<Arc<Plugin>>,
+    /// Authorizers, in order.
+    pub authorize: Vec<Arc<Plugin>>,
+    /// Transforms, in order.
+    pub transform: Vec<Arc<Plugin>>,
+    /// Upstream or handler.
+    pub dispatch: Dispatch,
+    /// The upstream path template.
+    pub target: Target,
+    /// The upstream timeout.
+    pub timeout: Duration,
+    /// The request body limit.
+    pub max_body_bytes: u64,
+    /// Whether some plugin on the route reads the body, so it must be buffered.
+    pub buffers_body: bool,
+}
+
+/// Why a route could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// A plugin named by the route is not loaded.
+    #[error("route {route}: plugin {plugin} is not loaded")]
+    MissingPlugin {
+        /// The route id.
+        route: String,
+        /// The plugin name.
+        plugin: String,
+    },
+    /// A plugin is used in a role it does not export.
+    #[error("route {route}: {source}")]
+    Role {
+        /// The route id.
+        route: String,
+        /// The runtime's error.
+        source: LoadError,
+    },
+    /// The service URL has no usable authority.
+    #[error("route {route}: service {service} has no host:port")]
+    BadService {
+        /// The route id.
+        route: String,
+        /// The service.
+        service: String,
+    },
+    /// Two routes' patterns cannot coexist in the router.
+    #[error("route {route}: path_pattern {pattern} conflicts with another route: {reason}")]
+    Conflict {
+        /// The route id.
+        route: String,
+        /// The pattern.
+        pattern: String,
+        /// The router's reason.
+        reason: String,
+    },
+}
+
+impl Route {
+    /// Resolves a route's plugins and service.
+    pub fn build(
+        config: &Config,
+        route: &RouteConfig,
+        plugins: &HashMap<String, Arc<Plugin>>,
+        max_body_bytes: u64,
+    ) -> Result<Self, RouteError> {
+        let resolve = |names: &[String], role: Role| -> Result<Vec<Arc<Plugin>>, RouteError> {
+            names
+                .iter()
+                .map(|name| {
+                    let plugin = plugins.get(name).ok_or_else(|| RouteError::MissingPlugin {
+                        route: route.id.clone(),
+                        plugin: name.clone(),
+                    })?;
+                    plugin
+                        .require_role(role)
+                        .map_err(|source| RouteError::Role {
+                            route: route.id.clone(),
+                            source,
+                        })?;
+                    Ok(plugin.clone())
+                })
+                .collect()
+        };
+        let authenticate = resolve(&route.authenticate, Role::Authenticate)?;
+        let authorize = resolve(&route.authorize, Role::Authorize)?;
+        let transform = resolve(&route.transform, Role::Transform)?;
+        let dispatch = match &route.handler {
+            Some(handler) => {
+                Dispatch::Handler(resolve(std::slice::from_ref(handler), Role::Handle)?.remove(0))
+            }
+            None => {
+                let bad = || RouteError::BadService {
+                    route: route.id.clone(),
+                    service: route.service_name.clone(),
+                };
+                let service = config.service(&route.service_name).ok_or_else(bad)?;
+                let uri: http::Uri = service.url.parse().map_err(|_| bad())?;
+                Dispatch::Upstream {
+                    authority: uri.authority().cloned().ok_or_else(bad)?,
+                }
+            }
+        };
+        let reads_body = |name: &String| config.plugin(name).is_some_and(|p| p.read_body);
+        let buffers_body = matches!(dispatch, Dispatch::Handler(_))
+            || route
+                .authenticate
+                .iter()
+                .chain(&route.authorize)
+                .chain(&route.transform)
+                .any(reads_body);
+        Ok(Self {
+            id: Arc::from(route.id.as_str()),
+            target: Target::parse(&route.target_url),
+            timeout: Duration::from_secs(route.timeout_seconds),
+            max_body_bytes: route.max_body_bytes.unwrap_or(max_body_bytes),
+            buffers_body,
+            authenticate,
+            authorize,
+            transform,
+            dispatch,
+            config: route.clone(),
+        })
+    }
+}
+
+/// How the upstream path is made from the request path.
+#[derive(Debug, PartialEq)]
+pub enum Target {
+    /// Forward the request path unchanged.
+    Same,
+    /// A template: `{name}` takes a path parameter, a trailing `*` what the pattern's `*` matched.
+    Template(String),
+}
+
+/// The path parameter name that the pattern's trailing `*` binds.
+pub const REST_PARAM: &str = "rest";
+
+impl Target {
+    fn parse(target_url: &str) -> Self {
+        if target_url.is_empty() {
+            Self::Same
+        } else {
+            Self::Template(target_url.to_owned())
+        }
+    }
+
+    /// The upstream path for a request path and its parameters.
+    ///
+    /// `/users/*` with rest `7/orders` gives `/users/7/orders`.
+    pub fn path(&self, request_path: &str, params: &[(String, String)]) -> String {
+        let Self::Template(template) = self else {
+            return request_path.to_owned();
+        };
+        let mut path = template.clone();
+        for (name, value) in params {
+            if name == REST_PARAM {
+                continue;
+            }
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        if let Some(prefix) = path.strip_suffix('*') {
+            let rest = params
+                .iter()
+                .find(|(n, _)| n == REST_PARAM)
+                .map_or("", |(_, v)| v.as_str());
+            path = format!("{prefix}{rest}");
+        }
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn wildcard_target_takes_the_matched_rest() {
+        let target = Target::parse("/users/*");
+        assert_eq!(
+            target.path("/api/v1/users/7/orders", &params(&[("rest", "7/orders")])),
+            "/users/7/orders"
+        );
+        assert_eq!(
+            target.path("/api/v1/users/", &params(&[("rest", "")])),
+            "/users/"
+        );
+    }
+
+    #[test]
+    fn named_parameters_are_substituted() {
+        let target = Target::parse("/accounts/{id}/profile");
+        assert_eq!(
+            target.path("/u/42", &params(&[("id", "42")])),
+            "/accounts/42/profile"
+        );
+    }
+
+    #[test]
+    fn empty_target_forwards_the_path() {
+        assert_eq!(Target::parse("").path("/same/path", &[]), "/same/path");
+    }
+}

@@ -1,0 +1,119 @@
+//! Accepts connections (HTTP/1.1 and HTTP/2 on one port), runs each request through the
+//! current snapshot's pipeline, writes the access log, and drains on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::pipeline;
+use crate::snapshot::Snapshot;
+use crate::upstream::Upstream;
+
+/// The proxy: the current snapshot (swapped whole on reload) and the upstream client.
+pub struct Proxy {
+    snapshot: ArcSwap<Snapshot>,
+    upstream: Upstream,
+    access_log: bool,
+}
+
+impl Proxy {
+    /// A proxy serving `snapshot`.
+    pub fn new(snapshot: Snapshot, access_log: bool) -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            upstream: Upstream::default(),
+            access_log,
+        }
+    }
+
+    /// Replaces the snapshot; requests in flight finish on the one they started with.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then waits up to
+    /// `grace` for requests in flight.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) {
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            tracing::warn!(target: "archway.server", %error, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let proxy = self.clone();
+                    let service = service_fn(move |request| {
+                        let proxy = proxy.clone();
+                        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
+                    });
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection.into_owned());
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(target: "archway.server", %error, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!(target: "archway.server", "shutting down, draining requests in flight");
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(target: "archway.server", "grace period over, closing remaining connections");
+        }
+    }
+
+    async fn handle(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> http::Response<crate::ProxyBody> {
+        let started = self.access_log.then(Instant::now);
+        let (method, path) = match started {
+            Some(_) => (
+                Some(request.method().clone()),
+                Some(request.uri().path().to_owned()),
+            ),
+            None => (None, None),
+        };
+        let snapshot = self.snapshot.load_full();
+        let (response, route) = pipeline::run(&snapshot, &self.upstream, request, peer.ip()).await;
+        if let (Some(started), Some(method), Some(path)) = (started, method, path) {
+            tracing::info!(
+                target: "archway.access",
+                client = %peer.ip(),
+                method = %method,
+                path,
+                route = route.as_deref().unwrap_or("-"),
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,166 @@
+//! Sends requests to upstream services over pooled keep-alive connections: builds the
+//! upstream URI, strips hop-by-hop headers both ways, adds `X-Forwarded-*`, and bounds
+//! the wait for the response head by the route's timeout.
+
+use std::net::IpAddr;
+
+use archway_runtime::RequestContext;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::UpstreamBody;
+use crate::error::GatewayError;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The pooled HTTP client shared by all routes.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpConnector, UpstreamBody>,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Self { client }
+    }
+}
+
+impl Upstream {
+    /// Sends the request and waits up to `timeout` for the response head.
+    pub async fn send(
+        &self,
+        request: Request<UpstreamBody>,
+        timeout: std::time::Duration,
+    ) -> Result<Response<Incoming>, GatewayError> {
+        match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Err(_) => Err(GatewayError::Timeout),
+            Ok(Err(error)) => {
+                tracing::warn!(target: "archway.upstream", %error, "upstream request failed");
+                Err(GatewayError::BadUpstream)
+            }
+            Ok(Ok(mut response)) => {
+                // The client's connection has its own protocol version; the upstream's is not its business.
+                *response.version_mut() = http::Version::default();
+                strip_hop_by_hop(response.headers_mut());
+                Ok(response)
+            }
+        }
+    }
+}
+
+/// The upstream request for a request context: method, rewritten path, forwarded headers.
+pub fn request(
+    context: &mut RequestContext,
+    authority: &Authority,
+    upstream_path: &str,
+    headers: HeaderMap,
+    body: UpstreamBody,
+) -> Result<Request<UpstreamBody>, GatewayError> {
+    let path_and_query = match &context.query {
+        Some(query) => PathAndQuery::try_from(format!("{upstream_path}?{query}")),
+        None => PathAndQuery::try_from(upstream_path),
+    }
+    .map_err(|_| GatewayError::BadRequest)?;
+    let uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| GatewayError::BadRequest)?;
+    let mut request = Request::new(body);
+    *request.method_mut() = context.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    forwarded_headers(request.headers_mut(), context.client_ip);
+    Ok(request)
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+/// Hop-by-hop stripping, the `Host` moved to `X-Forwarded-Host`, and the client appended
+/// to `X-Forwarded-For`.
+fn forwarded_headers(headers: &mut HeaderMap, client_ip: IpAddr) {
+    strip_hop_by_hop(headers);
+    if let Some(host) = headers.remove(header::HOST) {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(earlier) => HeaderValue::try_from(format!("{earlier}, {client_ip}")),
+        None => HeaderValue::try_from(client_ip.to_string()),
+    };
+    if let Ok(value) = forwarded_for {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(
+            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            vec!["x-kept"]
+        );
+    }
+
+    #[test]
+    fn forwarded_for_appends_the_client() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("api.example"));
+        headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        forwarded_headers(&mut headers, "127.0.0.1".parse().expect("ip"));
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
+        assert_eq!(headers[&X_FORWARDED_HOST], "api.example");
+        assert!(headers.get(header::HOST).is_none());
+    }
+}
