@@ -33,6 +33,9 @@ fn with_plugin<T: Plugin, R>(f: impl FnOnce(&T) -> R) -> R {
 
 impl<T: Plugin> plugin::exports::archway::plugin::lifecycle::Guest for T {
     fn init(config: String) -> Result<(), String> {
+        // A panic becomes a trap the gateway reports; printing it would go through WASI
+        // stdio, which the gateway does not provide.
+        std::panic::set_hook(Box::new(|_| {}));
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| format!("config is not JSON: {e}"))?;
         let plugin = T::new(config)?;

@@ -340,12 +340,23 @@ impl Plugin {
     fn call<R>(&self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, PluginError> {
         let mut live = self.check_out()?;
         live.store.set_epoch_deadline(self.deadline_ticks);
-        match f(&mut live) {
-            Ok(value) => {
-                self.check_in(live);
-                Ok(value)
-            }
-            Err(error) => Err(self.failure(&error)),
+        let value = self.guarded(|| f(&mut live))?;
+        self.check_in(live);
+        Ok(value)
+    }
+
+    /// Runs guest code, turning a trap, the deadline, or a host panic under the call
+    /// (wasmtime-wasi's sync stdio blocks on the runtime, which panics on a tokio worker)
+    /// into a [`PluginError`], so one plugin call can never take down a connection.
+    fn guarded<R>(&self, f: impl FnOnce() -> wasmtime::Result<R>) -> Result<R, PluginError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.failure(&error)),
+            Err(_) => Err(PluginError::Trap {
+                plugin: self.name.to_string(),
+                reason: "the host failed while serving the call (stdout/stderr writes are not supported; use the log import)"
+                    .to_owned(),
+            }),
         }
     }
 
@@ -378,7 +389,7 @@ impl Plugin {
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
-        let started = (|| {
+        let started = self.guarded(|| {
             let instance = self.pre.instantiate(&mut store)?;
             let lifecycle = self.indices.lifecycle.load(&mut store, &instance)?;
             let exports = Exports {
@@ -421,15 +432,14 @@ impl Plugin {
             };
             store.set_epoch_deadline(self.deadline_ticks);
             let init = lifecycle.call_init(&mut store, &self.init_config)?;
-            Ok::<_, wasmtime::Error>((exports, init))
-        })();
+            Ok((exports, init))
+        })?;
         match started {
-            Ok((exports, Ok(()))) => Ok(Live { store, exports }),
-            Ok((_, Err(message))) => Err(PluginError::Instantiate {
+            (exports, Ok(())) => Ok(Live { store, exports }),
+            (_, Err(message)) => Err(PluginError::Instantiate {
                 plugin: self.name.to_string(),
                 reason: format!("init returned an error: {message}"),
             }),
-            Err(error) => Err(self.failure(&error)),
         }
     }
 

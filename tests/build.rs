@@ -1,0 +1,25 @@
+//! Builds the example plugins and the misbehaving fixtures, and names each component's
+//! path as a constant (`HELLO_AUTH`, `MISBEHAVE`, ...).
+
+use std::fmt::Write as _;
+
+fn main() {
+    let built = archway_wasm_build::build(&[
+        "examples/plugins/hello-auth",
+        "tests/fixtures/misbehave",
+        "tests/fixtures/uses-kv",
+    ]);
+    let mut constants = String::new();
+    for plugin in built {
+        let constant = plugin.name.to_uppercase().replace('-', "_");
+        writeln!(
+            constants,
+            "/// The `{}` component.\npub const {constant}: &str = {:?};",
+            plugin.name, plugin.path
+        )
+        .expect("writing to a String");
+    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("artifacts.rs");
+    std::fs::write(out, constants).expect("OUT_DIR is writable");
+}
