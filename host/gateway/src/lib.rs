@@ -77,7 +77,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let (proxy, runtime) = tokio::task::spawn_blocking(move || {
+    let ((proxy, grace), runtime) = tokio::task::spawn_blocking(move || {
         let runtime = Runtime::new()?;
         let (snapshot, _) = compose::snapshot(&runtime, &config)?;
         let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
@@ -88,7 +88,6 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     })
     .await
     .context("plugin loading panicked")??;
-    let ((proxy, grace), runtime) = (proxy, runtime);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         proxy
