@@ -404,3 +404,21 @@ async fn http2_clients_are_served() {
     assert_eq!(echo["path"], "/h2");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn per_request_instances_serve_and_recover_from_a_trap() {
+    let config = format!(
+        "[log]\naccess_log = false\n\
+         [[plugins]]\nname = \"fresh\"\npath = \"{MISBEHAVE}\"\ninstances = \"per-request\"\n[plugins.config]\nmode = \"ok\"\n\
+         [[plugins]]\nname = \"fresh-trap\"\npath = \"{MISBEHAVE}\"\ninstances = \"per-request\"\n[plugins.config]\nmode = \"trap\"\n\
+         [[routes]]\nid = \"fresh\"\npath_pattern = \"/fresh\"\nhandler = \"fresh\"\nrequires_auth = false\n\
+         [[routes]]\nid = \"fresh-trap\"\npath_pattern = \"/fresh-trap\"\nhandler = \"fresh-trap\"\nrequires_auth = false\n"
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    for _ in 0..3 {
+        let reply = get(gateway.addr(), "/fresh", &[]).await;
+        assert_eq!((reply.status, &reply.body[..]), (200, &b"fixture ok"[..]));
+        assert_eq!(get(gateway.addr(), "/fresh-trap", &[]).await.status, 500);
+    }
+    gateway.stop().await;
+}

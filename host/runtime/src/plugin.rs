@@ -232,14 +232,13 @@ impl Plugin {
 
     /// Asks the plugin who is calling.
     pub fn authenticate(&self, request: &mut RequestContext) -> CallResult<Option<Principal>> {
-        let checker = self.checker();
         let outcome = self.call_with_request(request, |live, head| {
             role(&live.exports.authenticate).call_authenticate(&mut live.store, head)
         })?;
-        match outcome {
-            Ok(principal) => Ok(Ok(principal.map(|p| checker.principal(p)).transpose()?)),
-            Err(deny) => Ok(Err(checker.deny(deny)?)),
-        }
+        let checker = self.checker();
+        self.decision(outcome, |principal| {
+            principal.map(|p| checker.principal(p)).transpose()
+        })
     }
 
     /// Asks the plugin whether the request may proceed.
