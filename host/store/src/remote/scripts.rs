@@ -1,0 +1,51 @@
+//! Lua scripts that make multi-step operations atomic on the Redis server.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Compare-and-swap. KEYS[1]: the key. ARGV: expected-present flag (`1`/`0`), expected
+/// value, new-present flag, new value. Returns 1 when swapped. The new value has no TTL.
+pub(super) static COMPARE_AND_SWAP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+",
+    )
+});
+
+/// GCRA, step for step the arithmetic of `rate::decide`, on the server's clock so every
+/// node agrees. KEYS[1]: the counter. ARGV[1]: limit; ARGV[2]: period in microseconds.
+/// Returns {allowed, remaining, retry_after_us, reset_after_us}.
+pub(super) static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = period / limit
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local backlog = math.max(tat - now, 0)
+local after_this = backlog + interval
+if after_this > period + 0.5 then
+  return {0, 0, math.ceil(after_this - period), math.floor(backlog)}
+end
+local remaining = math.max(math.floor((period - after_this) / interval + 1e-6), 0)
+local expire_ms = math.max(math.ceil(after_this / 1000), 1)
+redis.call('SET', KEYS[1], string.format('%.0f', now + math.floor(after_this)), 'PX', expire_ms)
+return {1, remaining, 0, math.ceil(after_this)}
+",
+    )
+});

@@ -1,0 +1,112 @@
+//! A real `redis-server` on a free loopback port, killed on drop; shared by the tests and
+//! the latency bench.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A server on a free port, answering PING.
+    pub fn running() -> Self {
+        let mut server = Self::stopped();
+        server.start();
+        server
+    }
+
+    /// A free port with no server yet: `url` refuses connections until `start`.
+    pub fn stopped() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+        let port = listener.local_addr().expect("bound address").port();
+        Self { port, child: None }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on this port (again) and waits until it answers PING.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "redis-server is already running");
+        let port = self.port.to_string();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start redis-server ({error}): the Redis tests need it on PATH \
+                     (apt-get install redis-server)"
+                )
+            });
+        self.child = Some(child);
+        self.wait_for_pong();
+    }
+
+    /// Kills the server; clients see their connections drop.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill redis-server");
+            child.wait().expect("reap redis-server");
+        }
+    }
+
+    fn wait_for_pong(&mut self) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().expect("poll redis-server"))
+            {
+                panic!(
+                    "redis-server on port {} exited at startup: {status}",
+                    self.port
+                );
+            }
+            if pong(self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "redis-server on port {} did not answer PING within {STARTUP_TIMEOUT:?}",
+            self.port
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pong(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut reply = [0; 7];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("set read timeout");
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
