@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_seconds: u64,
+    /// Worker threads serving requests; 0 means one per CPU.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_grace_seconds: 10,
+            workers: 0,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The one place the host calls `wasmtime::component::bindgen!`, for the `gateway` world
 //! (every import, every role). The request and response heads map onto host types that
-//! live in the store's resource table for the length of one call.
+//! the store lends to the guest for the length of one call.
 
 wasmtime::component::bindgen!({
     path: "../../wit",

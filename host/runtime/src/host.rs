@@ -11,10 +11,14 @@ use crate::Principal;
 use crate::bindings::{log, types};
 use crate::context::{RequestContext, ResponseContext, header_pairs, header_text};
 
-/// What one instance's store holds.
+/// What one instance's store holds. The request and response in flight are lent to the
+/// instance by swapping them into these slots for one call, which costs no allocation;
+/// every handle the guest holds during that call refers to them.
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
-    pub(crate) table: ResourceTable,
+    pub(crate) request: RequestContext,
+    pub(crate) response: ResponseContext,
+    table: ResourceTable,
     pub(crate) limits: StoreLimits,
     wasi: WasiCtx,
 }
@@ -24,6 +28,8 @@ impl HostState {
     pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize) -> Self {
         Self {
             plugin,
+            request: RequestContext::default(),
+            response: ResponseContext::default(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -33,16 +39,15 @@ impl HostState {
         }
     }
 
-    fn request(&self, handle: &Resource<RequestContext>) -> &RequestContext {
-        self.table
-            .get(handle)
-            .expect("the host pushes the request before every call")
+    /// The request lent for this call. The host only ever hands out borrows of it, and
+    /// the component model keeps a borrow from outliving the call.
+    fn request(&self, _head: &Resource<RequestContext>) -> &RequestContext {
+        &self.request
     }
 
-    fn response(&self, handle: &Resource<ResponseContext>) -> &ResponseContext {
-        self.table
-            .get(handle)
-            .expect("the host pushes the response before every call")
+    /// The response lent for this call, borrowed like the request.
+    fn response(&self, _head: &Resource<ResponseContext>) -> &ResponseContext {
+        &self.response
     }
 }
 
@@ -104,8 +109,7 @@ impl types::HostRequestHead for HostState {
         self.request(&head).body.as_ref().map(|b| b.to_vec())
     }
 
-    fn drop(&mut self, head: Resource<RequestContext>) -> wasmtime::Result<()> {
-        self.table.delete(head)?;
+    fn drop(&mut self, _head: Resource<RequestContext>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
@@ -123,8 +127,7 @@ impl types::HostResponseHead for HostState {
         header_pairs(&self.response(&head).headers)
     }
 
-    fn drop(&mut self, head: Resource<ResponseContext>) -> wasmtime::Result<()> {
-        self.table.delete(head)?;
+    fn drop(&mut self, _head: Resource<ResponseContext>) -> wasmtime::Result<()> {
         Ok(())
     }
 }

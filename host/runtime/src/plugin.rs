@@ -265,22 +265,15 @@ impl Plugin {
         response: &mut ResponseContext,
     ) -> CallResult<ResponseChanges> {
         let outcome = self.call(|live| {
-            let table = &mut live.store.data_mut().table;
-            let response_handle = table.push(std::mem::take(response))?;
-            let response_borrow = Resource::new_borrow(response_handle.rep());
+            std::mem::swap(&mut live.store.data_mut().response, response);
             let result = with_request(live, request, |live, head| {
                 role(&live.exports.transform).call_on_response(
                     &mut live.store,
                     head,
-                    response_borrow,
+                    Resource::new_borrow(LENT),
                 )
             });
-            *response = live
-                .store
-                .data_mut()
-                .table
-                .delete(response_handle)
-                .expect("pushed above");
+            std::mem::swap(&mut live.store.data_mut().response, response);
             result
         })?;
         let checker = self.checker();
@@ -467,21 +460,19 @@ fn role<G>(exports: &Option<G>) -> &G {
         .expect("routes only call roles the plugin exports")
 }
 
+/// The representation of every handle the host lends: each instance holds at most one
+/// request and one response at a time, in its store's slots.
+const LENT: u32 = 0;
+
 /// Lends the request to the instance for one call and takes it back, whatever happens.
 fn with_request<R>(
     live: &mut Live,
     request: &mut RequestContext,
     f: impl FnOnce(&mut Live, Resource<RequestContext>) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
-    let handle = live.store.data_mut().table.push(std::mem::take(request))?;
-    let borrowed = Resource::new_borrow(handle.rep());
-    let result = f(live, borrowed);
-    *request = live
-        .store
-        .data_mut()
-        .table
-        .delete(handle)
-        .expect("pushed above");
+    std::mem::swap(&mut live.store.data_mut().request, request);
+    let result = f(live, Resource::new_borrow(LENT));
+    std::mem::swap(&mut live.store.data_mut().request, request);
     result
 }
 
