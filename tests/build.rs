@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 fn main() {
     let built = archway_wasm_build::build(&[
         "examples/plugins/hello-auth",
+        "examples/plugins/visits",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
     ]);

@@ -40,4 +40,4 @@ role_world!(aggregator, "aggregator");
 role_world!(handler, "handler");
 role_world!(ticker, "ticker");
 
-pub use capabilities::archway::plugin::{log, types};
+pub use capabilities::archway::plugin::{kv, log, streams, types};

@@ -40,6 +40,7 @@ mod principal;
 mod request;
 mod response;
 mod roles;
+mod store;
 
 pub use bindings::log::Level;
 pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit};
@@ -47,6 +48,7 @@ pub use host::log;
 pub use request::{FakeRequest, Request};
 pub use response::ResponseView;
 pub use serde_json;
+pub use store::{Entry, StoreError, kv, streams};
 
 /// A plugin: built once per instance from the `config` table of its gateway config entry.
 pub trait Plugin: Sized + 'static {

@@ -4,6 +4,8 @@
 use archway_tests::artifacts::{HELLO_AUTH, MISBEHAVE, USES_KV};
 use archway_tests::{get, send, try_gateway, upstream};
 
+mod store;
+
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.
 fn chain_config() -> String {
     format!(

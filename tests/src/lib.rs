@@ -33,9 +33,22 @@ pub async fn gateway(config: &str, upstream: SocketAddr) -> archway::Running {
 /// Like [`gateway`], returning the start error.
 pub async fn try_gateway(config: &str, upstream: SocketAddr) -> anyhow::Result<archway::Running> {
     let text = config.replace("{upstream}", &upstream.to_string());
-    let config = archway_config::Config::from_toml_str(&text, std::path::Path::new("."))?;
+    let mut config = archway_config::Config::from_toml_str(&text, std::path::Path::new("."))?;
+    if !text.contains("[store]") {
+        // Gateways in one test process must not share the default embedded file.
+        config.store.path = scratch_dir().join("store.redb");
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     archway::start(config, listener).await
+}
+
+/// A fresh directory that outlives the test (the OS cleans the temp dir).
+pub fn scratch_dir() -> std::path::PathBuf {
+    tempfile::Builder::new()
+        .prefix("archway-test-")
+        .tempdir()
+        .expect("create a temp dir")
+        .keep()
 }
 
 /// A response read whole.

@@ -26,7 +26,7 @@ mod validate;
 pub use error::ConfigError;
 pub use model::{
     Capability, Config, FailurePolicy, InstanceMode, LogConfig, LogFormat, Method, PluginConfig,
-    PluginSource, RouteConfig, ServerConfig, ServiceConfig,
+    PluginSource, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
 };
 
 use std::path::Path;
@@ -63,6 +63,9 @@ impl Config {
             if route.id.is_empty() {
                 route.id = format!("route-{index}");
             }
+        }
+        if self.store.path.is_relative() {
+            self.store.path = base.join(&self.store.path);
         }
         for plugin in &mut self.plugins {
             if let PluginSource::Path(path) = &mut plugin.source {

@@ -17,6 +17,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Where gateway state and plugin data live.
+    #[serde(default)]
+    pub store: StoreSettings,
     /// Plugins that routes may use.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
@@ -49,6 +52,28 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_grace_seconds: 10,
             workers: 0,
+        }
+    }
+}
+
+/// The state store: an embedded file on this node, or Redis shared by every node.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// The embedded store's file (relative to the config file); unused with `redis_url`.
+    pub path: PathBuf,
+    /// A `redis://host:port/db` URL; when set, state is shared through Redis.
+    pub redis_url: Option<String>,
+    /// The longest one Redis operation may take before it fails, in milliseconds.
+    pub op_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(".archway/store.redb"),
+            redis_url: None,
+            op_timeout_ms: 250,
         }
     }
 }

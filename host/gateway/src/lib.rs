@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use archway_config::Config;
+use archway_config::{Config, StoreSettings};
 use archway_proxy::Proxy;
-use archway_runtime::{Plugin, Runtime};
+use archway_runtime::{Plugin, Runtime, StoreBridge};
+use archway_store::StoreConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -78,7 +79,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .local_addr()
         .context("listener has no local address")?;
     let ((proxy, grace), runtime) = tokio::task::spawn_blocking(move || {
-        let runtime = Runtime::new()?;
+        let store = open_store(&config.store)?;
+        let runtime = Runtime::new()?.with_store(Arc::new(store));
         let (snapshot, _) = compose::snapshot(&runtime, &config)?;
         let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
         Ok::<_, anyhow::Error>((
@@ -106,6 +108,29 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         shutdown: Some(shutdown),
         task,
     })
+}
+
+/// Opens the configured store: Redis when `redis_url` is set, else the embedded file.
+fn open_store(settings: &StoreSettings) -> anyhow::Result<StoreBridge> {
+    let config = match &settings.redis_url {
+        Some(url) => StoreConfig::Redis {
+            url: url.clone(),
+            op_timeout: Duration::from_millis(settings.op_timeout_ms),
+        },
+        None => {
+            if let Some(dir) = settings.path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the store directory {}", dir.display())
+                })?;
+            }
+            StoreConfig::Embedded {
+                path: settings.path.clone(),
+            }
+        }
+    };
+    let store = StoreBridge::open(&config).context("cannot open the store")?;
+    tracing::info!(target: "archway.store", backend = store.store().backend_name(), "store open");
+    Ok(store)
 }
 
 /// Binds the config's listen address and serves until SIGINT or SIGTERM.

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use archway::plugin::{log, types};
+pub use archway::plugin::{kv, log, streams, types};
 pub use exports::archway::plugin::{
     aggregate, authenticate, authorize, handle, lifecycle, tick, transform,
 };

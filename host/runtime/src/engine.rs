@@ -13,6 +13,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::types;
+use crate::bridge::StoreBridge;
 use crate::host::HostState;
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
 
@@ -24,6 +25,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) base_linker: Linker<HostState>,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
+    pub(crate) store: Option<Arc<StoreBridge>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -67,6 +69,7 @@ impl Runtime {
             engine,
             base_linker,
             compiled: Mutex::default(),
+            store: None,
             ticker: Some(ticker),
             stop,
         })

@@ -1,5 +1,6 @@
 //! The store data of one plugin instance and the host side of the imports it may use:
-//! the request/response handles (always) and `log` (when granted).
+//! the request/response handles (always) and `log` (when granted); `kv` and `streams` are in
+//! `state.rs`.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Principal;
 use crate::bindings::{log, types};
+use crate::bridge::StoreBridge;
 use crate::context::{RequestContext, ResponseContext, header_pairs, header_text};
 
 /// What one instance's store holds. The request and response in flight are lent to the
@@ -18,6 +20,7 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) request: RequestContext,
     pub(crate) response: ResponseContext,
+    pub(crate) store: Option<Arc<StoreBridge>>,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     wasi: WasiCtx,
@@ -25,9 +28,14 @@ pub(crate) struct HostState {
 
 impl HostState {
     /// A sandbox with no files, no environment, no sockets and no stdio, and a memory cap.
-    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        memory_bytes: usize,
+        store: Option<Arc<StoreBridge>>,
+    ) -> Self {
         Self {
             plugin,
+            store,
             request: RequestContext::default(),
             response: ResponseContext::default(),
             table: ResourceTable::new(),

@@ -13,14 +13,17 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod bridge;
 mod context;
 mod engine;
 mod error;
 mod host;
 mod plugin;
+mod state;
 mod validate;
 
 pub use bindings::types::Principal;
+pub use bridge::StoreBridge;
 pub use context::{RequestContext, ResponseContext};
 pub use engine::Runtime;
 pub use error::{LoadError, PluginError, RuntimeError};

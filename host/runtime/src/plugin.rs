@@ -10,8 +10,9 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Resource};
 use wasmtime::{Store, Trap};
 
 use crate::bindings::{
-    aggregate, authenticate, authorize, handle, lifecycle, log, tick, transform,
+    aggregate, authenticate, authorize, handle, kv, lifecycle, log, streams, tick, transform,
 };
+use crate::bridge::StoreBridge;
 use crate::context::{RequestContext, ResponseContext};
 use crate::engine::EPOCH_TICK;
 use crate::host::HostState;
@@ -90,6 +91,7 @@ pub struct Plugin {
     timeout_ms: u64,
     deadline_ticks: u64,
     memory_bytes: usize,
+    store: Option<Arc<StoreBridge>>,
     idle: Mutex<Vec<Live>>,
 }
 
@@ -131,19 +133,23 @@ impl Plugin {
 
         let mut linker = runtime.base_linker.clone();
         for capability in &config.capabilities {
-            match capability {
-                Capability::Log => log::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
-                    .map_err(|e| LoadError::Link {
-                        plugin: plugin.clone(),
-                        reason: format!("{e:#}"),
-                    })?,
+            let linked = match capability {
+                Capability::Log => log::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
+                Capability::Kv => kv::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
+                Capability::Streams => {
+                    streams::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+                }
                 other => {
                     return Err(LoadError::UnavailableCapability {
                         plugin,
                         capability: other.interface().to_owned(),
                     });
                 }
-            }
+            };
+            linked.map_err(|e| LoadError::Link {
+                plugin: plugin.clone(),
+                reason: format!("{e:#}"),
+            })?;
         }
         let pre = linker
             .instantiate_pre(&component)
@@ -188,6 +194,7 @@ impl Plugin {
             timeout_ms: config.timeout_ms,
             deadline_ticks: config.timeout_ms.div_ceil(tick_ms) + 1,
             memory_bytes: usize::try_from(config.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
+            store: runtime.store.clone(),
             idle: Mutex::default(),
         };
         let first = plugin.instantiate().map_err(|e| LoadError::Init {
@@ -377,7 +384,7 @@ impl Plugin {
     fn instantiate(&self) -> Result<Live, PluginError> {
         let mut store = Store::new(
             self.pre.engine(),
-            HostState::new(self.name.clone(), self.memory_bytes),
+            HostState::new(self.name.clone(), self.memory_bytes, self.store.clone()),
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);

@@ -3,13 +3,10 @@
 //!
 //! Run with `cargo bench -p archway-store`.
 
-#[path = "../tests/all/redis_server.rs"]
-mod redis_server;
-
 use std::time::{Duration, Instant};
 
+use archway_store::testing::RedisServer;
 use archway_store::{Store, StoreConfig};
-use redis_server::RedisServer;
 
 const OPS: usize = 2000;
 const KEYS: usize = 100;

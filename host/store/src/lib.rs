@@ -37,6 +37,8 @@ mod limits;
 mod rate;
 mod remote;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::StoreConfig;
 pub use error::StoreError;

@@ -6,7 +6,7 @@ use archway_store::{Store, StoreConfig};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
 
-use crate::redis_server::RedisServer;
+use archway_store::testing::RedisServer;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 

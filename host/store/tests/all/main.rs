@@ -5,7 +5,6 @@
 mod embedded;
 mod fixture;
 mod redis_outage;
-mod redis_server;
 mod suite;
 
 /// Instantiates each suite test once per backend.

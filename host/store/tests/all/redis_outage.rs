@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use archway_store::{FeedEvent, Store, StoreConfig, StoreError};
 
 use crate::fixture::bounded;
-use crate::redis_server::RedisServer;
+use archway_store::testing::RedisServer;
 
 /// How fast an operation must fail while Redis is down (the op timeout is 250 ms).
 const FAIL_FAST: Duration = Duration::from_millis(400);

@@ -1,5 +1,5 @@
-//! A real `redis-server` on a free loopback port, killed on drop; shared by the tests and
-//! the latency bench.
+//! Test support (feature `testing`): a real `redis-server` on a free loopback port,
+//! killed on drop, shared by the store's tests and bench and the end-to-end suite.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A `redis-server` process this test owns.
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
@@ -28,6 +29,7 @@ impl RedisServer {
         Self { port, child: None }
     }
 
+    /// The server's `redis://` URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

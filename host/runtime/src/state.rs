@@ -1,0 +1,175 @@
+//! The `kv` and `streams` imports: plugin data in the gateway's store. Every key and
+//! stream name is namespaced by plugin and, during a request that has one, by tenant, so
+//! a plugin reaches neither another plugin's data nor another tenant's.
+
+use std::time::Duration;
+
+use archway_store::{Store, StoreError, StreamEntry, StreamId};
+
+use crate::bindings::{kv, streams};
+use crate::host::HostState;
+
+/// What a guest gets back from the store.
+type GuestResult<T> = Result<T, kv::StoreError>;
+
+impl HostState {
+    /// The prefix of this plugin's keys for the request in flight: its tenant's space,
+    /// or the plugin's shared space outside tenant requests (`init`, `tick`, no tenant).
+    fn namespace(&self) -> String {
+        let plugin = escape(&self.plugin);
+        match &self.request.tenant {
+            Some(tenant) => format!("plugins/{plugin}/tenants/{}/", escape(tenant)),
+            None => format!("plugins/{plugin}/shared/"),
+        }
+    }
+
+    /// `name` inside this plugin's namespace.
+    fn scoped(&self, name: &str) -> GuestResult<String> {
+        if name.is_empty() {
+            return Err(kv::StoreError::Invalid("the name is empty".to_owned()));
+        }
+        Ok(format!("{}{name}", self.namespace()))
+    }
+
+    /// Runs one store operation for the guest.
+    fn run<T, F>(&self, operation: impl FnOnce(Store) -> F) -> GuestResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(bridge) = &self.store else {
+            return Err(kv::StoreError::Unavailable(
+                "this gateway process has no store".to_owned(),
+            ));
+        };
+        bridge
+            .wait(operation)
+            .and_then(|outcome| outcome)
+            .map_err(guest_error)
+    }
+}
+
+/// A store failure as the guest sees it.
+fn guest_error(error: StoreError) -> kv::StoreError {
+    let message = error.to_string();
+    match error {
+        StoreError::TooLarge { .. } => kv::StoreError::TooLarge(message),
+        StoreError::NotAnInteger { .. }
+        | StoreError::Overflow { .. }
+        | StoreError::InvalidRateLimit { .. } => kv::StoreError::Invalid(message),
+        _ => kv::StoreError::Unavailable(message),
+    }
+}
+
+/// Keeps `/` (the namespace separator) and `%` out of a namespace segment.
+fn escape(segment: &str) -> String {
+    segment.replace('%', "%25").replace('/', "%2F")
+}
+
+impl kv::Host for HostState {
+    fn get(&mut self, key: String) -> GuestResult<Option<Vec<u8>>> {
+        let key = self.scoped(&key)?;
+        self.run(|store| async move { store.get(&key).await })
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> GuestResult<()> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let key = self.scoped(&key)?;
+        self.run(|store| async move { store.set(&key, &value, ttl).await })
+    }
+
+    fn delete(&mut self, key: String) -> GuestResult<bool> {
+        let key = self.scoped(&key)?;
+        self.run(|store| async move { store.delete(&key).await })
+    }
+
+    fn incr(&mut self, key: String, delta: i64) -> GuestResult<i64> {
+        let key = self.scoped(&key)?;
+        self.run(|store| async move { store.increment(&key, delta).await })
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> GuestResult<bool> {
+        let key = self.scoped(&key)?;
+        self.run(|store| async move {
+            store
+                .compare_and_swap(&key, expected.as_deref(), Some(&value))
+                .await
+        })
+    }
+
+    fn scan(&mut self, prefix: String, limit: u32) -> GuestResult<Vec<(String, Vec<u8>)>> {
+        let namespace = self.namespace();
+        let scope = format!("{namespace}{prefix}");
+        let found =
+            self.run(|store| async move { store.scan_prefix(&scope, limit as usize).await })?;
+        Ok(found
+            .into_iter()
+            .map(|(key, value)| (key[namespace.len()..].to_owned(), value))
+            .collect())
+    }
+}
+
+impl streams::Host for HostState {
+    fn append(&mut self, name: String, fields: Vec<(String, String)>) -> GuestResult<String> {
+        let payload = serde_json::to_vec(&fields).expect("string pairs always serialise");
+        let stream = self.scoped(&name)?;
+        let id = self.run(|store| async move { store.append(&stream, &payload).await })?;
+        Ok(id.to_string())
+    }
+
+    fn range(
+        &mut self,
+        name: String,
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+    ) -> GuestResult<Vec<streams::Entry>> {
+        let stream = self.scoped(&name)?;
+        let entries = self.run(|store| async move {
+            store.range(&stream, start_ms, end_ms, limit as usize).await
+        })?;
+        Ok(entries.into_iter().map(guest_entry).collect())
+    }
+
+    fn read_after(
+        &mut self,
+        name: String,
+        after_id: String,
+        limit: u32,
+    ) -> GuestResult<Vec<streams::Entry>> {
+        let after = match after_id.as_str() {
+            "0" => StreamId::MIN,
+            id => id.parse().map_err(|e: archway_store::ParseStreamIdError| {
+                kv::StoreError::Invalid(e.to_string())
+            })?,
+        };
+        let stream = self.scoped(&name)?;
+        let entries = self
+            .run(|store| async move { store.read_after(&stream, after, limit as usize).await })?;
+        Ok(entries.into_iter().map(guest_entry).collect())
+    }
+}
+
+/// A stored entry as the guest sees it; entries are only written by `append`, so their
+/// payload is always the JSON of its fields.
+fn guest_entry(entry: StreamEntry) -> streams::Entry {
+    streams::Entry {
+        id: entry.id.to_string(),
+        fields: serde_json::from_slice(&entry.payload).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_segments_cannot_contain_the_separator() {
+        assert_eq!(escape("a/b%c"), "a%2Fb%25c");
+    }
+}

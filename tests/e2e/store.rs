@@ -1,0 +1,173 @@
+//! The store end to end: the `visits` example plugin keeps its counts in `kv` and its log
+//! in `streams`, on the embedded store or on a real redis-server shared by two gateways.
+
+use std::time::{Duration, Instant};
+
+use archway_store::testing::RedisServer;
+use archway_tests::artifacts::VISITS;
+use archway_tests::{Reply, get, scratch_dir, send, upstream};
+use serde_json::Value;
+
+/// A gateway config with the visits plugin on `/visits...` and a plain upstream route,
+/// on the store `store` describes (a TOML `[store]` table).
+fn visits_config(store: &str) -> String {
+    format!(
+        "[log]\naccess_log = false\n{store}\n\
+         [[plugins]]\nname = \"visits\"\npath = \"{VISITS}\"\ncapabilities = [\"kv\", \"streams\"]\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"count\"\npath_pattern = \"/visits/{{page}}\"\nmethod = \"ANY\"\nhandler = \"visits\"\nrequires_auth = false\n\
+         [[routes]]\nid = \"log\"\npath_pattern = \"/visits\"\nhandler = \"visits\"\nrequires_auth = false\n\
+         [[routes]]\nid = \"plain\"\nservice_name = \"echo\"\npath_pattern = \"/plain/*\"\ntarget_url = \"/*\"\nrequires_auth = false\n"
+    )
+}
+
+fn redis_store(redis: &RedisServer) -> String {
+    format!("[store]\nredis_url = \"{}\"\n", redis.url())
+}
+
+async fn visit(addr: std::net::SocketAddr, page: &str) -> Reply {
+    send(addr, "POST", &format!("/visits/{page}"), &[], "").await
+}
+
+async fn count(addr: std::net::SocketAddr, page: &str) -> i64 {
+    let reply = get(addr, &format!("/visits/{page}"), &[]).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.json()["visits"].as_i64().expect("a count")
+}
+
+/// The log's `visits` field of each entry, in stream order.
+async fn log_counts(addr: std::net::SocketAddr) -> Vec<String> {
+    let reply = get(addr, "/visits?after=0&limit=1000", &[]).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            e["fields"]["visits"]
+                .as_str()
+                .expect("visits field")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_redis_share_kv_and_streams() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let config = visits_config(&redis_store(&redis));
+    let a = archway_tests::gateway(&config, upstream).await;
+    let b = archway_tests::gateway(&config, upstream).await;
+
+    for _ in 0..3 {
+        assert_eq!(visit(a.addr(), "home").await.status, 200);
+    }
+    assert_eq!(visit(b.addr(), "home").await.status, 200);
+    assert_eq!(count(b.addr(), "home").await, 4, "B sees A's writes");
+    assert_eq!(count(a.addr(), "home").await, 4, "A sees B's writes");
+    assert_eq!(
+        log_counts(b.addr()).await,
+        ["1", "2", "3", "4"],
+        "entries appended on A and B are read in order on B"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_incremented_concurrently_on_two_nodes_is_exact() {
+    const PER_NODE: usize = 1000;
+    const CLIENTS: usize = 8;
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let config = visits_config(&redis_store(&redis));
+    let nodes = [
+        archway_tests::gateway(&config, upstream).await,
+        archway_tests::gateway(&config, upstream).await,
+    ];
+    let mut clients = Vec::new();
+    for node in &nodes {
+        for _ in 0..CLIENTS {
+            let addr = node.addr();
+            clients.push(tokio::spawn(async move {
+                for _ in 0..PER_NODE / CLIENTS {
+                    assert_eq!(visit(addr, "race").await.status, 200);
+                }
+            }));
+        }
+    }
+    for client in clients {
+        client.await.expect("client task");
+    }
+    assert_eq!(count(nodes[0].addr(), "race").await, 2 * PER_NODE as i64);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_leaves_the_gateway_serving_and_reconnecting() {
+    let mut redis = RedisServer::running();
+    let upstream = upstream().await;
+    let gateway = archway_tests::gateway(&visits_config(&redis_store(&redis)), upstream).await;
+    assert_eq!(visit(gateway.addr(), "up").await.status, 200);
+
+    redis.stop();
+    let started = Instant::now();
+    let reply = visit(gateway.addr(), "up").await;
+    assert_eq!(reply.status, 503, "the plugin gets an error value");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a store call during the outage answers promptly, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(gateway.addr(), "/plain/health", &[]).await.status, 200);
+
+    redis.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if visit(gateway.addr(), "up").await.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reconnect within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn embedded_store_keeps_data_across_a_restart() {
+    let path = scratch_dir().join("store.redb");
+    let config = visits_config(&format!(
+        "[store]\npath = {:?}\n",
+        path.display().to_string()
+    ));
+    let upstream = upstream().await;
+    let first = archway_tests::gateway(&config, upstream).await;
+    assert_eq!(visit(first.addr(), "kept").await.status, 200);
+    first.stop().await;
+
+    let second = archway_tests::gateway(&config, upstream).await;
+    assert_eq!(count(second.addr(), "kept").await, 1);
+    assert_eq!(log_counts(second.addr()).await, ["1"]);
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn plugins_cannot_read_each_others_keys() {
+    let upstream = upstream().await;
+    let config = format!(
+        "{}[[plugins]]\nname = \"visits-2\"\npath = \"{VISITS}\"\ncapabilities = [\"kv\", \"streams\"]\n\
+         [[routes]]\nid = \"other\"\npath_pattern = \"/other/{{page}}\"\nmethod = \"ANY\"\nhandler = \"visits-2\"\nrequires_auth = false\n",
+        visits_config("")
+    );
+    let gateway = archway_tests::gateway(&config, upstream).await;
+    assert_eq!(visit(gateway.addr(), "home").await.status, 200);
+    let other: Value = get(gateway.addr(), "/other/home", &[]).await.json();
+    assert_eq!(
+        other["visits"], 0,
+        "another plugin's counter is not visible"
+    );
+    gateway.stop().await;
+}
