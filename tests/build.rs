@@ -9,6 +9,8 @@ fn main() {
         "examples/plugins/visits",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
+        "tests/fixtures/stamp-a",
+        "tests/fixtures/stamp-b",
     ]);
     let mut constants = String::new();
     for plugin in built {

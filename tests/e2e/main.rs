@@ -4,6 +4,7 @@
 use archway_tests::artifacts::{HELLO_AUTH, MISBEHAVE, USES_KV};
 use archway_tests::{get, send, try_gateway, upstream};
 
+mod reload;
 mod store;
 
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.

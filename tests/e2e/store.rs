@@ -171,3 +171,55 @@ async fn plugins_cannot_read_each_others_keys() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_added_through_one_node_is_served_by_the_other_within_a_second() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let config = visits_config(&redis_store(&redis));
+    let a = archway_tests::gateway(&config, upstream).await;
+    let b = archway_tests::gateway(&config, upstream).await;
+    assert_eq!(get(b.addr(), "/managed/hello", &[]).await.status, 404);
+
+    let route: archway_config::Config = toml::from_str(
+        "[[routes]]\nid = \"managed\"\nservice_name = \"echo\"\npath_pattern = \"/managed/*\"\ntarget_url = \"/*\"\nrequires_auth = false\n",
+    )
+    .expect("route record");
+    let written = Instant::now();
+    a.state()
+        .put(archway::Kind::Route, "managed", &route.routes[0])
+        .await
+        .expect("route stored");
+    let served = loop {
+        let reply = get(b.addr(), "/managed/hello", &[]).await;
+        if reply.status == 200 {
+            break reply;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "node B still answers {} a second after the write",
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        served.json()["path"],
+        "/hello",
+        "proxied through the new route"
+    );
+
+    a.state()
+        .delete(archway::Kind::Route, "managed")
+        .await
+        .expect("route deleted");
+    let deleted = Instant::now();
+    while get(b.addr(), "/managed/hello", &[]).await.status != 404 {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(1),
+            "deletion not seen within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -67,6 +67,9 @@ impl Config {
         if self.store.path.is_relative() {
             self.store.path = base.join(&self.store.path);
         }
+        if self.server.cache_dir.is_relative() {
+            self.server.cache_dir = base.join(&self.server.cache_dir);
+        }
         for plugin in &mut self.plugins {
             if let PluginSource::Path(path) = &mut plugin.source {
                 if path.is_relative() {
@@ -79,6 +82,29 @@ impl Config {
     /// The plugin entry with this name.
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name == name)
+    }
+
+    /// This file config plus services and routes managed through the admin API, checked
+    /// as a whole. File entries are read-only: a managed service or route whose name or id
+    /// the file already uses is left out.
+    pub fn with_managed(
+        &self,
+        services: impl IntoIterator<Item = ServiceConfig>,
+        routes: impl IntoIterator<Item = RouteConfig>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = self.clone();
+        for service in services {
+            if self.service(&service.name).is_none() {
+                merged.services.push(service);
+            }
+        }
+        for route in routes {
+            if !self.routes.iter().any(|r| r.id == route.id) {
+                merged.routes.push(route);
+            }
+        }
+        validate::validate(&merged)?;
+        Ok(merged)
     }
 
     /// The service entry with this name.

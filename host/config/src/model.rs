@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// Worker threads serving requests; 0 means one per CPU.
     pub workers: usize,
+    /// Where compiled plugins are cached across restarts (relative to the config file).
+    pub cache_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_grace_seconds: 10,
             workers: 0,
+            cache_dir: PathBuf::from(".archway/cache"),
         }
     }
 }

@@ -188,6 +188,39 @@ mod tests {
     }
 
     #[test]
+    fn managed_entries_join_the_file_but_never_replace_it() {
+        let file = parse(&format!(
+            "{SERVICE}[[routes]]\nid = \"u\"\nservice_name = \"users\"\npath_pattern = \"/u/*\"\nrequires_auth = false\n"
+        ))
+        .expect("valid");
+        let managed: Config = toml::from_str(
+            "[[services]]\nname = \"users\"\nurl = \"http://10.0.0.1:1\"\n\
+             [[services]]\nname = \"orders\"\nurl = \"http://127.0.0.1:9001\"\n\
+             [[routes]]\nid = \"u\"\nservice_name = \"orders\"\npath_pattern = \"/x/*\"\n\
+             [[routes]]\nid = \"o\"\nservice_name = \"orders\"\npath_pattern = \"/o/*\"\nrequires_auth = false\n",
+        )
+        .expect("managed records");
+        let merged = file
+            .with_managed(managed.services.clone(), managed.routes.clone())
+            .expect("valid");
+        assert_eq!(merged.service("users"), file.service("users"));
+        assert_eq!(
+            merged.routes.iter().map(|r| &*r.id).collect::<Vec<_>>(),
+            ["u", "o"]
+        );
+        assert_eq!(merged.routes[0], file.routes[0]);
+
+        let dangling: Config = toml::from_str(
+            "[[routes]]\nid = \"d\"\nservice_name = \"nowhere\"\npath_pattern = \"/d/*\"\nrequires_auth = false\n",
+        )
+        .expect("managed record");
+        let err = file
+            .with_managed([], dangling.routes)
+            .expect_err("route to a missing service");
+        assert!(err.to_string().contains("nowhere"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_is_an_error_naming_the_key() {
         let err =
             parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").expect_err("unknown key");

@@ -1,6 +1,7 @@
 //! Puts a gateway together from a config: reads each plugin's component (embedded or
 //! from its file), loads it into the runtime, and builds the routing snapshot.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,36 +12,59 @@ use archway_runtime::{LoadError, Plugin, Runtime};
 
 use crate::builtin;
 
+/// A plugin ready to serve, with the content hash of the component it came from.
+pub struct Loaded {
+    /// The plugin.
+    pub plugin: Arc<Plugin>,
+    /// The component's content hash ([`Runtime::content_hash`]).
+    pub hash: [u8; 32],
+}
+
 /// Every plugin in the config, loaded and started once.
-pub fn load_plugins(
-    runtime: &Runtime,
-    config: &Config,
-) -> anyhow::Result<HashMap<String, Arc<Plugin>>> {
+pub fn load_plugins(runtime: &Runtime, config: &Config) -> anyhow::Result<HashMap<String, Loaded>> {
     config
         .plugins
         .iter()
-        .map(|plugin| Ok((plugin.name.clone(), Arc::new(load_plugin(runtime, plugin)?))))
+        .map(|plugin| {
+            let bytes = read_component(plugin)?;
+            let loaded = Loaded {
+                plugin: Arc::new(Plugin::load(runtime, plugin, &bytes)?),
+                hash: Runtime::content_hash(&bytes),
+            };
+            Ok((plugin.name.clone(), loaded))
+        })
         .collect()
 }
 
-fn load_plugin(runtime: &Runtime, config: &PluginConfig) -> anyhow::Result<Plugin> {
-    let bytes = match &config.source {
-        PluginSource::Builtin(name) => builtin::component(name)
-            .ok_or_else(|| {
+/// The plugins of `loaded`, by name, as routes take them.
+pub fn plugins(loaded: &HashMap<String, Loaded>) -> HashMap<String, Arc<Plugin>> {
+    loaded
+        .iter()
+        .map(|(name, loaded)| (name.clone(), loaded.plugin.clone()))
+        .collect()
+}
+
+/// A plugin's component bytes: embedded in the binary, or read from its file.
+pub fn read_component(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]>> {
+    match &config.source {
+        PluginSource::Builtin(name) => {
+            builtin::component(name).map(Cow::Borrowed).ok_or_else(|| {
                 let known = builtin::names().collect::<Vec<_>>().join(", ");
                 anyhow!(
                     "plugin {}: no builtin plugin named {name:?} (builtins: {known})",
                     config.name
                 )
-            })?
-            .to_vec(),
-        PluginSource::Path(path) => std::fs::read(path).map_err(|source| LoadError::Read {
-            plugin: config.name.clone(),
-            path: path.clone(),
-            source,
-        })?,
-    };
-    Ok(Plugin::load(runtime, config, &bytes)?)
+            })
+        }
+        PluginSource::Path(path) => std::fs::read(path).map(Cow::Owned).map_err(|source| {
+            LoadError::Read {
+                plugin: config.name.clone(),
+                path: path.clone(),
+                source,
+            }
+            .into()
+        }),
+    }
 }
 
 /// The snapshot for a config, with its plugins loaded.
@@ -48,7 +72,7 @@ pub fn snapshot(
     runtime: &Runtime,
     config: &Config,
 ) -> anyhow::Result<(Snapshot, HashMap<String, Arc<Plugin>>)> {
-    let plugins = load_plugins(runtime, config)?;
+    let plugins = plugins(&load_plugins(runtime, config)?);
     let snapshot = Snapshot::build(config, &plugins).context("cannot build the routing table")?;
     Ok((snapshot, plugins))
 }

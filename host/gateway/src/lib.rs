@@ -4,9 +4,15 @@
 
 mod builtin;
 mod compose;
+mod reload;
+mod state;
+mod status;
+mod sync;
 pub mod telemetry;
+mod watch;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +21,8 @@ use archway_config::{Config, StoreSettings};
 use archway_proxy::Proxy;
 use archway_runtime::{Plugin, Runtime, StoreBridge};
 use archway_store::StoreConfig;
+pub use state::{ApiKeyRecord, GatewayState, Kind, StateError};
+pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -54,6 +62,9 @@ pub fn check(config: &Config) -> anyhow::Result<CheckReport> {
 /// A gateway serving on a socket.
 pub struct Running {
     addr: SocketAddr,
+    state: GatewayState,
+    reloader: Arc<reload::Reloader>,
+    watcher: Option<watch::Watcher>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -64,8 +75,27 @@ impl Running {
         self.addr
     }
 
-    /// Stops accepting, drains requests in flight, and waits for the server to end.
+    /// The gateway state in this node's store (shared with other nodes on Redis).
+    pub fn state(&self) -> &GatewayState {
+        &self.state
+    }
+
+    /// Each plugin's hot-reload status: the version serving and why a newer one was refused.
+    pub fn plugin_status(&self) -> Vec<PluginStatus> {
+        self.reloader.plugin_status()
+    }
+
+    /// The config file's hot-reload status.
+    pub fn config_status(&self) -> ConfigStatus {
+        self.reloader.config_status()
+    }
+
+    /// Stops watching files, stops accepting, drains requests in flight, and waits for
+    /// the server to end.
     pub async fn stop(mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop().await;
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -78,18 +108,29 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let ((proxy, grace), runtime) = tokio::task::spawn_blocking(move || {
-        let store = open_store(&config.store)?;
-        let runtime = Runtime::new()?.with_store(Arc::new(store));
-        let (snapshot, _) = compose::snapshot(&runtime, &config)?;
-        let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
-        Ok::<_, anyhow::Error>((
-            (Arc::new(Proxy::new(snapshot, config.log.access_log)), grace),
-            runtime,
-        ))
+    let (base, runtime, state, loaded) = tokio::task::spawn_blocking(move || {
+        let store = Arc::new(open_store(&config.store)?);
+        let state = GatewayState::new(store.store().clone());
+        let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?.with_store(store);
+        let loaded = compose::load_plugins(&runtime, &config)?;
+        let plugins = compose::plugins(&loaded);
+        Ok::<_, anyhow::Error>((sync::Base { config, plugins }, runtime, state, loaded))
     })
     .await
     .context("plugin loading panicked")??;
+    let snapshot = sync::initial(&base, &state).await?;
+    let grace = Duration::from_secs(base.config.server.shutdown_grace_seconds);
+    let proxy = Arc::new(Proxy::new(snapshot, base.config.log.access_log));
+    let routing = Arc::new(sync::Routing::new(base));
+    let follower = sync::follow(state.clone(), routing.clone(), proxy.clone());
+    let reloader = Arc::new(reload::Reloader::new(
+        Arc::new(runtime),
+        routing,
+        state.clone(),
+        proxy.clone(),
+        &loaded,
+    ));
+    let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         proxy
@@ -101,10 +142,14 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                 grace,
             )
             .await;
-        drop(runtime);
+        follower.abort();
+        drop(serving);
     });
     Ok(Running {
         addr,
+        state,
+        reloader,
+        watcher: None,
         shutdown: Some(shutdown),
         task,
     })
@@ -133,12 +178,26 @@ fn open_store(settings: &StoreSettings) -> anyhow::Result<StoreBridge> {
     Ok(store)
 }
 
-/// Binds the config's listen address and serves until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Like [`start`] with the config in the file `config_path`, and applies changes to that
+/// file and to plugin files while serving (see the README's "Hot reload").
+pub async fn start_watching(config_path: &Path, listener: TcpListener) -> anyhow::Result<Running> {
+    let config_path = std::path::absolute(config_path)
+        .with_context(|| format!("config {}", config_path.display()))?;
+    let (config, hash) = reload::read_config(&config_path)?;
+    let mut running = start(config, listener).await?;
+    running.reloader.watch_config(&config_path, hash);
+    running.watcher = Some(watch::Watcher::spawn(running.reloader.clone())?);
+    Ok(running)
+}
+
+/// Binds the listen address of the config in `config_path` and serves it, reloading
+/// changed files, until SIGINT or SIGTERM.
+pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
+    let (config, _) = reload::read_config(config_path)?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let running = start(config, listener).await?;
+    let running = start_watching(config_path, listener).await?;
     tracing::info!(target: "archway.server", addr = %running.addr(), "archway is serving");
     shutdown_signal().await;
     running.stop().await;

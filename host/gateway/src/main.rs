@@ -61,10 +61,7 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     if config.server.workers > 0 {
         runtime.worker_threads(config.server.workers);
     }
-    runtime
-        .enable_all()
-        .build()?
-        .block_on(archway::serve(config))
+    runtime.enable_all().build()?.block_on(archway::serve(path))
 }
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {

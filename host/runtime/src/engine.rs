@@ -1,8 +1,10 @@
 //! The shared wasmtime engine: pooling allocator, epoch deadlines driven by a ticker
-//! thread, the base linker every plugin starts from, and a compile cache keyed by the
-//! component's content hash (so reloading an unchanged file costs nothing).
+//! thread, the base linker every plugin starts from, and two compile caches keyed by the
+//! component's content hash: in memory (so reloading an unchanged file costs nothing)
+//! and, optionally, wasmtime's on-disk cache (so a restart costs no recompilation).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -10,7 +12,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::bindings::types;
 use crate::bridge::StoreBridge;
@@ -33,6 +37,27 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine and starts the epoch ticker thread.
     pub fn new() -> Result<Self, RuntimeError> {
+        Self::build(None)
+    }
+
+    /// Like [`Runtime::new`], and keeps compiled artifacts in `dir` (created if missing),
+    /// so a restart or a reload of an unchanged component loads it without compiling.
+    ///
+    /// ```no_run
+    /// let runtime = archway_runtime::Runtime::with_disk_cache(".archway/cache".as_ref())?;
+    /// # Ok::<(), archway_runtime::RuntimeError>(())
+    /// ```
+    pub fn with_disk_cache(dir: &Path) -> Result<Self, RuntimeError> {
+        let cache_error =
+            |e: &dyn std::fmt::Display| RuntimeError(format!("cache dir {}: {e}", dir.display()));
+        let absolute = std::path::absolute(dir).map_err(|e| cache_error(&e))?;
+        let mut config = CacheConfig::new();
+        config.with_directory(absolute);
+        let cache = Cache::new(config).map_err(|e| cache_error(&format!("{e:#}")))?;
+        Self::build(Some(cache))
+    }
+
+    fn build(cache: Option<Cache>) -> Result<Self, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
             .total_core_instances(4000)
@@ -43,7 +68,8 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .cache(cache);
         let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
 
         let mut base_linker = Linker::new(&engine);
@@ -77,7 +103,7 @@ impl Runtime {
 
     /// Compiles a component, or returns the one already compiled from identical bytes.
     pub(crate) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let hash = Self::content_hash(bytes);
         if let Some(component) = self.compiled.lock().expect("compile cache lock").get(&hash) {
             return Ok(component.clone());
         }
@@ -87,6 +113,20 @@ impl Runtime {
             .expect("compile cache lock")
             .insert(hash, component.clone());
         Ok(component)
+    }
+
+    /// A component's content hash (SHA-256 of its bytes): the in-memory cache's key.
+    pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    /// Forgets compiled components whose hash is not in `in_use`, so the in-memory cache
+    /// holds only what loaded plugins use (the on-disk cache still has the rest).
+    pub fn retain_compiled(&self, in_use: &HashSet<[u8; 32]>) {
+        self.compiled
+            .lock()
+            .expect("compile cache lock")
+            .retain(|hash, _| in_use.contains(hash));
     }
 }
 
