@@ -39,7 +39,7 @@ fn site_config(upstream: SocketAddr, plugin_settings: &str, extra: &str) -> Stri
          [server]\ncache_dir = {cache:?}\n\
          [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
          [[routes]]\nid = \"stamped\"\nservice_name = \"echo\"\npath_pattern = \"/stamped/*\"\n\
-         requires_auth = false\ntransform = [\"stamp\"]\n\
+         requires_auth = false\ntransform = [\"stamp\"]\nrate_limit_rpm = 0 # the load test's thousands\n\
          {extra}\n\
          [[plugins]]\nname = \"stamp\"\npath = \"stamp.wasm\"\n{plugin_settings}\n"
     )

@@ -15,7 +15,7 @@ fn visits_config(store: &str) -> String {
         "[log]\naccess_log = false\n{store}\n\
          [[plugins]]\nname = \"visits\"\npath = \"{VISITS}\"\ncapabilities = [\"kv\", \"streams\"]\n\
          [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
-         [[routes]]\nid = \"count\"\npath_pattern = \"/visits/{{page}}\"\nmethod = \"ANY\"\nhandler = \"visits\"\nrequires_auth = false\n\
+         [[routes]]\nid = \"count\"\npath_pattern = \"/visits/{{page}}\"\nmethod = \"ANY\"\nhandler = \"visits\"\nrequires_auth = false\nrate_limit_rpm = 0\n\
          [[routes]]\nid = \"log\"\npath_pattern = \"/visits\"\nhandler = \"visits\"\nrequires_auth = false\n\
          [[routes]]\nid = \"plain\"\nservice_name = \"echo\"\npath_pattern = \"/plain/*\"\ntarget_url = \"/*\"\nrequires_auth = false\n"
     )
@@ -222,4 +222,88 @@ async fn a_route_added_through_one_node_is_served_by_the_other_within_a_second()
     }
     a.stop().await;
     b.stop().await;
+}
+
+/// Routes limited to `rpm` requests a minute per client: one failing open and one
+/// failing closed when the counters are unreachable.
+fn limited_config(store: &str, rpm: u32) -> String {
+    format!(
+        "[log]\naccess_log = false\n{store}\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"open\"\nservice_name = \"echo\"\npath_pattern = \"/open/*\"\ntarget_url = \"/*\"\n\
+         requires_auth = false\nrate_limit_rpm = {rpm}\n\
+         [[routes]]\nid = \"closed\"\nservice_name = \"echo\"\npath_pattern = \"/closed/*\"\ntarget_url = \"/*\"\n\
+         requires_auth = false\nrate_limit_rpm = {rpm}\nrate_limit_failure = \"closed\"\n"
+    )
+}
+
+#[tokio::test]
+async fn requests_over_the_route_limit_get_429_with_retry_after() {
+    let upstream = upstream().await;
+    let gateway = archway_tests::gateway(&limited_config("", 3), upstream).await;
+    for remaining in ["2", "1", "0"] {
+        let reply = get(gateway.addr(), "/open/echo", &[]).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("x-ratelimit-limit"), Some("3"));
+        assert_eq!(reply.header("x-ratelimit-remaining"), Some(remaining));
+    }
+    let limited = get(gateway.addr(), "/open/echo", &[]).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.json()["code"], "F42900");
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        get(gateway.addr(), "/closed/echo", &[]).await.status,
+        200,
+        "each route counts on its own"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_limit_holds_across_nodes_on_redis() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let config = limited_config(&redis_store(&redis), 4);
+    let a = archway_tests::gateway(&config, upstream).await;
+    let b = archway_tests::gateway(&config, upstream).await;
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(get(node.addr(), "/open/echo", &[]).await.status, 200);
+    }
+    assert_eq!(get(a.addr(), "/open/echo", &[]).await.status, 429);
+    assert_eq!(get(b.addr(), "/open/echo", &[]).await.status, 429);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_limited_routes_follow_their_failure_policy() {
+    let mut redis = RedisServer::running();
+    let upstream = upstream().await;
+    let gateway =
+        archway_tests::gateway(&limited_config(&redis_store(&redis), 100), upstream).await;
+    assert_eq!(get(gateway.addr(), "/closed/echo", &[]).await.status, 200);
+
+    redis.stop();
+    let open = get(gateway.addr(), "/open/echo", &[]).await;
+    assert_eq!(open.status, 200, "fails open by default");
+    assert_eq!(
+        open.header("x-ratelimit-limit"),
+        None,
+        "nothing was counted"
+    );
+    let closed = get(gateway.addr(), "/closed/echo", &[]).await;
+    assert_eq!(closed.status, 503);
+    assert_eq!(closed.json()["code"], "F50300");
+
+    redis.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(gateway.addr(), "/closed/echo", &[]).await.status != 200 {
+        assert!(Instant::now() < deadline, "no reconnect within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gateway.stop().await;
 }

@@ -26,7 +26,7 @@ mod validate;
 pub use error::ConfigError;
 pub use model::{
     Capability, Config, FailurePolicy, InstanceMode, LogConfig, LogFormat, Method, PluginConfig,
-    PluginSource, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
+    PluginSource, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
 };
 
 use std::path::Path;

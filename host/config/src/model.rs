@@ -243,6 +243,17 @@ pub enum FailurePolicy {
     Skip,
 }
 
+/// What a rate-limited route does while the store holding its counters is unreachable.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitFailure {
+    /// Let requests through unlimited.
+    #[default]
+    Open,
+    /// Answer 503 with the F50300 envelope.
+    Closed,
+}
+
 /// HTTP methods a route can match.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
@@ -315,7 +326,7 @@ pub struct RouteConfig {
     /// `any` or `all` of `required_permissions`.
     #[serde(default = "default_any")]
     pub permission_check_strategy: String,
-    /// Requests per minute allowed.
+    /// Requests per minute allowed per client address (0: unlimited).
     #[serde(default = "default_rpm")]
     pub rate_limit_rpm: u32,
     /// The upstream timeout.
@@ -345,6 +356,9 @@ pub struct RouteConfig {
     /// What happens when a plugin fails.
     #[serde(default)]
     pub plugin_failure: FailurePolicy,
+    /// What happens when the rate-limit counters cannot be reached.
+    #[serde(default)]
+    pub rate_limit_failure: RateLimitFailure,
     /// Authenticator plugins, in order.
     #[serde(default)]
     pub authenticate: Vec<String>,

@@ -120,7 +120,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     .context("plugin loading panicked")??;
     let snapshot = sync::initial(&base, &state).await?;
     let grace = Duration::from_secs(base.config.server.shutdown_grace_seconds);
-    let proxy = Arc::new(Proxy::new(snapshot, base.config.log.access_log));
+    let proxy = Arc::new(
+        Proxy::new(snapshot, base.config.log.access_log).with_rate_limits(state.store().clone()),
+    );
     let routing = Arc::new(sync::Routing::new(base));
     let follower = sync::follow(state.clone(), routing.clone(), proxy.clone());
     let reloader = Arc::new(reload::Reloader::new(

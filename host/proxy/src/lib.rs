@@ -7,6 +7,7 @@
 
 mod body;
 pub mod error;
+mod limit;
 mod path;
 pub mod pipeline;
 mod route;

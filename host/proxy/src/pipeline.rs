@@ -3,7 +3,7 @@
 //! them and the first deny ends the chain.
 //!
 //! ```text
-//! check path -> route -> body limit -> authenticate* -> authorize (permissions, plugins*)
+//! check path -> route -> rate limit -> body limit -> authenticate* -> authorize (permissions, plugins*)
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
@@ -12,6 +12,7 @@ use std::ops::ControlFlow::{self, Break, Continue};
 
 use archway_config::FailurePolicy;
 use archway_runtime::{CallResult, Denial, Plugin, RequestContext, ResponseContext};
+use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -19,6 +20,7 @@ use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{GatewayError, envelope};
+use crate::limit;
 use crate::path;
 use crate::route::{Dispatch, Route};
 use crate::snapshot::Snapshot;
@@ -45,6 +47,7 @@ type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 pub async fn run(
     snapshot: &Snapshot,
     upstream: &Upstream,
+    limits: Option<&Store>,
     request: Request<Incoming>,
     client_ip: IpAddr,
 ) -> (Response<ProxyBody>, Option<std::sync::Arc<str>>) {
@@ -58,6 +61,10 @@ pub async fn run(
         return (GatewayError::NotFound.response(&msg), None);
     };
     let route = matched.route;
+    let counted = match limit::check(limits, &route, client_ip).await {
+        Continue(counted) => counted,
+        Break(response) => return (response, Some(route.id.clone())),
+    };
     let mut context = RequestContext {
         method: parts.method,
         path: path.to_owned(),
@@ -70,9 +77,12 @@ pub async fn run(
         principal: None,
         body: None,
     };
-    let response = match through_plugins(&route, upstream, &mut context, body).await {
+    let mut response = match through_plugins(&route, upstream, &mut context, body).await {
         Continue(response) | Break(response) => response,
     };
+    if let Some(counted) = &counted {
+        limit::report(response.headers_mut(), counted);
+    }
     (response, Some(route.id.clone()))
 }
 

@@ -13,6 +13,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use archway_store::Store;
+
 use crate::pipeline;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -21,6 +23,7 @@ use crate::upstream::Upstream;
 pub struct Proxy {
     snapshot: ArcSwap<Snapshot>,
     upstream: Upstream,
+    limits: Option<Store>,
     access_log: bool,
 }
 
@@ -30,8 +33,15 @@ impl Proxy {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             upstream: Upstream::default(),
+            limits: None,
             access_log,
         }
+    }
+
+    /// Counts routes' rate limits in `store` (without one, routes are unlimited).
+    pub fn with_rate_limits(mut self, store: Store) -> Self {
+        self.limits = Some(store);
+        self
     }
 
     /// Replaces the snapshot; requests in flight finish on the one they started with.
@@ -101,7 +111,14 @@ impl Proxy {
             None => (None, None),
         };
         let snapshot = self.snapshot.load_full();
-        let (response, route) = pipeline::run(&snapshot, &self.upstream, request, peer.ip()).await;
+        let (response, route) = pipeline::run(
+            &snapshot,
+            &self.upstream,
+            self.limits.as_ref(),
+            request,
+            peer.ip(),
+        )
+        .await;
         if let (Some(started), Some(method), Some(path)) = (started, method, path) {
             tracing::info!(
                 target: "archway.access",
