@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use notify::RecursiveMode;
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, RecommendedCache, new_debouncer};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -116,12 +116,14 @@ impl Watches {
         self.files = files;
     }
 
-    /// Whether a batch of events touches a file that matters (errors always do: the
-    /// watcher may have missed something).
+    /// Whether a batch of events changes a file that matters (errors always do: the
+    /// watcher may have missed something). Reads are not changes: the reloader reads
+    /// every file it checks, and counting that would reload forever.
     fn concerns(&self, result: &DebounceEventResult) -> bool {
         match result {
             Ok(events) => events
                 .iter()
+                .filter(|event| !matches!(event.kind, EventKind::Access(_)))
                 .flat_map(|event| &event.paths)
                 .any(|path| self.files.contains(path)),
             Err(errors) => {
