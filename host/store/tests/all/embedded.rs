@@ -76,3 +76,87 @@ async fn a_file_already_open_is_refused_naming_it() {
     })
     .await;
 }
+
+/// Where `killed_mid_write_keeps_every_acknowledged_write` tells its child to write.
+const CRASH_WRITER_PATH: &str = "ARCHWAY_STORE_CRASH_WRITER_PATH";
+
+/// The child of the crash test: writes numbered keys, printing each one the store
+/// acknowledged, until it is killed. Run only by that test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "started (and killed) by killed_mid_write_keeps_every_acknowledged_write"]
+async fn crash_writer_child() {
+    use std::io::Write;
+    let path = std::env::var(CRASH_WRITER_PATH).expect("started by the crash test");
+    let store = Store::open(&StoreConfig::Embedded { path: path.into() })
+        .await
+        .expect("open");
+    let mut stdout = std::io::stdout();
+    for i in 0u32.. {
+        store
+            .set(&format!("key-{i}"), &i.to_be_bytes(), None)
+            .await
+            .expect("set");
+        writeln!(stdout, "acked {i}").expect("stdout");
+        stdout.flush().expect("stdout");
+    }
+}
+
+#[test]
+fn killed_mid_write_keeps_every_acknowledged_write() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("crash.redb");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "embedded::crash_writer_child",
+            "--nocapture",
+        ])
+        .env(CRASH_WRITER_PATH, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the writer");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let acked = |line: &str| {
+        line.strip_prefix("acked ")
+            .and_then(|n| n.parse::<u32>().ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    while last.is_none_or(|n| n < 100) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer acknowledged too few writes"
+        );
+        let line = lines
+            .next()
+            .expect("the writer is running")
+            .expect("stdout");
+        last = acked(&line).or(last);
+    }
+    child.kill().expect("SIGKILL the writer mid-write");
+    child.wait().expect("reap the writer");
+    // Lines already in the pipe were acknowledged before the kill.
+    for line in lines.map_while(Result::ok) {
+        last = acked(&line).or(last);
+    }
+    let last = last.expect("acknowledged writes");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = Store::open(&StoreConfig::Embedded { path })
+            .await
+            .expect("the file opens after a crash");
+        for i in 0..=last {
+            assert_eq!(
+                store.get(&format!("key-{i}")).await.expect("get"),
+                Some(i.to_be_bytes().to_vec()),
+                "acknowledged write {i} of {last} is lost"
+            );
+        }
+    });
+}
