@@ -71,10 +71,10 @@ impl Config {
             self.server.cache_dir = base.join(&self.server.cache_dir);
         }
         for plugin in &mut self.plugins {
-            if let PluginSource::Path(path) = &mut plugin.source {
-                if path.is_relative() {
-                    *path = base.join(&*path);
-                }
+            if let PluginSource::Path(path) = &mut plugin.source
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
             }
         }
     }

@@ -36,13 +36,13 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for route in &config.routes {
         check_route(config, route, &mut problems);
     }
-    if let Some(url) = &config.store.redis_url {
-        if !url.starts_with("redis://") {
-            problems.push(format!(
-                "store: redis_url must start with redis:// (got {:?})",
-                url.split('@').next_back().unwrap_or_default()
-            ));
-        }
+    if let Some(url) = &config.store.redis_url
+        && !url.starts_with("redis://")
+    {
+        problems.push(format!(
+            "store: redis_url must start with redis:// (got {:?})",
+            url.split('@').next_back().unwrap_or_default()
+        ));
     }
     if config.store.op_timeout_ms == 0 || config.store.op_timeout_ms > 60_000 {
         problems.push("store: op_timeout_ms must be 1..=60000".to_owned());

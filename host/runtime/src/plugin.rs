@@ -360,10 +360,10 @@ impl Plugin {
     }
 
     fn check_out(&self) -> Result<Live, PluginError> {
-        if self.mode == InstanceMode::Pooled {
-            if let Some(live) = self.idle.lock().expect("instance pool lock").pop() {
-                return Ok(live);
-            }
+        if self.mode == InstanceMode::Pooled
+            && let Some(live) = self.idle.lock().expect("instance pool lock").pop()
+        {
+            return Ok(live);
         }
         self.instantiate().map_err(|e| PluginError::Instantiate {
             plugin: self.name.to_string(),

@@ -180,27 +180,21 @@ impl Checker<'_> {
 
     pub(crate) fn request_edit(&self, edit: RequestEdit) -> Result<RequestChanges, PluginError> {
         let what = "request edit";
-        if let Some(path) = &edit.path {
-            if !path.starts_with('/')
+        if let Some(path) = &edit.path
+            && (!path.starts_with('/')
                 || path
                     .parse::<http::uri::PathAndQuery>()
                     .map(|p| p.query().is_some())
-                    .unwrap_or(true)
-            {
-                return Err(
-                    self.invalid(what, format!("path {path:?} is not an absolute URL path"))
-                );
-            }
+                    .unwrap_or(true))
+        {
+            return Err(self.invalid(what, format!("path {path:?} is not an absolute URL path")));
         }
-        if let Some(query) = &edit.query {
-            if format!("/?{query}")
+        if let Some(query) = &edit.query
+            && format!("/?{query}")
                 .parse::<http::uri::PathAndQuery>()
                 .is_err()
-            {
-                return Err(
-                    self.invalid(what, format!("query {query:?} is not a valid query string"))
-                );
-            }
+        {
+            return Err(self.invalid(what, format!("query {query:?} is not a valid query string")));
         }
         Ok(RequestChanges {
             set_headers: self.headers(what, edit.set_headers)?,
