@@ -92,7 +92,8 @@ pub struct Plugin {
     deadline_ticks: u64,
     memory_bytes: usize,
     store: Option<Arc<StoreBridge>>,
-    idle: Mutex<Vec<Live>>,
+    /// Boxed so checking an instance out and in moves a pointer, not the whole struct.
+    idle: Mutex<Vec<Box<Live>>>,
 }
 
 impl fmt::Debug for Plugin {
@@ -359,7 +360,7 @@ impl Plugin {
         }
     }
 
-    fn check_out(&self) -> Result<Live, PluginError> {
+    fn check_out(&self) -> Result<Box<Live>, PluginError> {
         if self.mode == InstanceMode::Pooled
             && let Some(live) = self.idle.lock().expect("instance pool lock").pop()
         {
@@ -371,7 +372,7 @@ impl Plugin {
         })
     }
 
-    fn check_in(&self, live: Live) {
+    fn check_in(&self, live: Box<Live>) {
         if self.mode == InstanceMode::Pooled {
             let mut idle = self.idle.lock().expect("instance pool lock");
             if idle.len() < self.max_idle {
@@ -381,7 +382,7 @@ impl Plugin {
     }
 
     /// A fresh instance with its roles loaded and `init` run.
-    fn instantiate(&self) -> Result<Live, PluginError> {
+    fn instantiate(&self) -> Result<Box<Live>, PluginError> {
         let mut store = Store::new(
             self.pre.engine(),
             HostState::new(self.name.clone(), self.memory_bytes, self.store.clone()),
@@ -434,7 +435,7 @@ impl Plugin {
             Ok((exports, init))
         })?;
         match started {
-            (exports, Ok(())) => Ok(Live { store, exports }),
+            (exports, Ok(())) => Ok(Box::new(Live { store, exports })),
             (_, Err(message)) => Err(PluginError::Instantiate {
                 plugin: self.name.to_string(),
                 reason: format!("init returned an error: {message}"),
