@@ -499,20 +499,50 @@ async fn stop_stops_the_watcher_and_drains_a_slow_request() {
 }
 
 #[tokio::test]
-async fn compiled_plugins_are_kept_in_the_cache_dir() {
+async fn compiled_plugins_are_cached_and_a_restart_does_not_recompile() {
     let cache = scratch_dir().join("cache");
     let config = format!(
         "[server]\ncache_dir = {cache:?}\n\
          [[plugins]]\nname = \"stamp\"\npath = \"{STAMP_A}\"\n"
     );
-    let gateway = archway_tests::gateway(&config, upstream().await).await;
-    gateway.stop().await;
-    let artifacts = walk(&cache);
+    let upstream = upstream().await;
+    archway_tests::gateway(&config, upstream).await.stop().await;
+    let compiled = compiled_artifacts(&cache);
     assert!(
-        !artifacts.is_empty(),
+        !compiled.is_empty(),
         "{} holds the compiled component",
         cache.display()
     );
+
+    archway_tests::gateway(&config, upstream).await.stop().await;
+    assert_eq!(
+        compiled_artifacts(&cache),
+        compiled,
+        "the restart compiled nothing: no artifact was written again"
+    );
+}
+
+/// The compiled artifacts under `dir` with their modification times (left out: wasmtime's
+/// usage statistics, which every load updates, and its workers' hidden lock files).
+fn compiled_artifacts(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let mut artifacts: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            !name.starts_with('.') && !name.ends_with(".stats")
+        })
+        .map(|path| {
+            let modified = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .expect("artifact metadata");
+            (path, modified)
+        })
+        .collect();
+    artifacts.sort();
+    artifacts
 }
 
 /// Every file under `dir`.
