@@ -12,35 +12,19 @@ use archway_runtime::{LoadError, Plugin, Runtime};
 
 use crate::builtin;
 
-/// A plugin ready to serve, with the content hash of the component it came from.
-pub struct Loaded {
-    /// The plugin.
-    pub plugin: Arc<Plugin>,
-    /// The component's content hash ([`Runtime::content_hash`]).
-    pub hash: [u8; 32],
-}
-
 /// Every plugin in the config, loaded and started once.
-pub fn load_plugins(runtime: &Runtime, config: &Config) -> anyhow::Result<HashMap<String, Loaded>> {
+pub fn load_plugins(
+    runtime: &Runtime,
+    config: &Config,
+) -> anyhow::Result<HashMap<String, Arc<Plugin>>> {
     config
         .plugins
         .iter()
         .map(|plugin| {
             let bytes = read_component(plugin)?;
-            let loaded = Loaded {
-                plugin: Arc::new(Plugin::load(runtime, plugin, &bytes)?),
-                hash: Runtime::content_hash(&bytes),
-            };
-            Ok((plugin.name.clone(), loaded))
+            let loaded = Plugin::load(runtime, plugin, &bytes)?;
+            Ok((plugin.name.clone(), Arc::new(loaded)))
         })
-        .collect()
-}
-
-/// The plugins of `loaded`, by name, as routes take them.
-pub fn plugins(loaded: &HashMap<String, Loaded>) -> HashMap<String, Arc<Plugin>> {
-    loaded
-        .iter()
-        .map(|(name, loaded)| (name.clone(), loaded.plugin.clone()))
         .collect()
 }
 
@@ -72,7 +56,7 @@ pub fn snapshot(
     runtime: &Runtime,
     config: &Config,
 ) -> anyhow::Result<(Snapshot, HashMap<String, Arc<Plugin>>)> {
-    let plugins = plugins(&load_plugins(runtime, config)?);
+    let plugins = load_plugins(runtime, config)?;
     let snapshot = Snapshot::build(config, &plugins).context("cannot build the routing table")?;
     Ok((snapshot, plugins))
 }

@@ -12,7 +12,7 @@ pub mod telemetry;
 mod watch;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,13 +108,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let (base, runtime, state, loaded) = tokio::task::spawn_blocking(move || {
+    let (base, runtime, state) = tokio::task::spawn_blocking(move || {
         let store = Arc::new(open_store(&config.store)?);
         let state = GatewayState::new(store.store().clone());
         let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?.with_store(store);
-        let loaded = compose::load_plugins(&runtime, &config)?;
-        let plugins = compose::plugins(&loaded);
-        Ok::<_, anyhow::Error>((sync::Base { config, plugins }, runtime, state, loaded))
+        let plugins = compose::load_plugins(&runtime, &config)?;
+        Ok::<_, anyhow::Error>((sync::Base { config, plugins }, runtime, state))
     })
     .await
     .context("plugin loading panicked")??;
@@ -130,7 +129,6 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         routing,
         state.clone(),
         proxy.clone(),
-        &loaded,
     ));
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -183,9 +181,25 @@ fn open_store(settings: &StoreSettings) -> anyhow::Result<StoreBridge> {
 /// Like [`start`] with the config in the file `config_path`, and applies changes to that
 /// file and to plugin files while serving (see the README's "Hot reload").
 pub async fn start_watching(config_path: &Path, listener: TcpListener) -> anyhow::Result<Running> {
+    let (config_path, config, hash) = read_config_file(config_path)?;
+    watching(&config_path, config, hash, listener).await
+}
+
+/// The config file's absolute path, its config and the content hash of its text.
+fn read_config_file(config_path: &Path) -> anyhow::Result<(PathBuf, Config, [u8; 32])> {
     let config_path = std::path::absolute(config_path)
         .with_context(|| format!("config {}", config_path.display()))?;
     let (config, hash) = reload::read_config(&config_path)?;
+    Ok((config_path, config, hash))
+}
+
+/// Starts `config`, read from `config_path` (whose text hashes to `hash`), and watches.
+async fn watching(
+    config_path: &Path,
+    config: Config,
+    hash: [u8; 32],
+    listener: TcpListener,
+) -> anyhow::Result<Running> {
     let mut running = start(config, listener).await?;
     running.reloader.watch_config(&config_path, hash);
     running.watcher = Some(watch::Watcher::spawn(running.reloader.clone())?);
@@ -195,11 +209,11 @@ pub async fn start_watching(config_path: &Path, listener: TcpListener) -> anyhow
 /// Binds the listen address of the config in `config_path` and serves it, reloading
 /// changed files, until SIGINT or SIGTERM.
 pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
-    let (config, _) = reload::read_config(config_path)?;
+    let (config_path, config, hash) = read_config_file(config_path)?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let running = start_watching(config_path, listener).await?;
+    let running = watching(&config_path, config, hash, listener).await?;
     tracing::info!(target: "archway.server", addr = %running.addr(), "archway is serving");
     shutdown_signal().await;
     running.stop().await;

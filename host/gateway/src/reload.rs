@@ -14,7 +14,7 @@ use archway_config::{Config, PluginConfig, PluginSource};
 use archway_proxy::Proxy;
 use archway_runtime::{Plugin, Runtime};
 
-use crate::compose::{self, Loaded};
+use crate::compose;
 use crate::state::GatewayState;
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
 use crate::sync::{self, Base, Routing};
@@ -101,32 +101,31 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 impl Reloader {
-    /// A reloader for a gateway serving `routing`, whose plugins were loaded as `loaded`.
+    /// A reloader for a gateway serving `routing`.
     pub(crate) fn new(
         runtime: Arc<Runtime>,
         routing: Arc<Routing>,
         state: GatewayState,
         proxy: Arc<Proxy>,
-        loaded: &HashMap<String, Loaded>,
     ) -> Self {
-        let serving = routing
-            .base
-            .load()
+        let base = routing.base.load();
+        let serving = base
             .config
             .plugins
             .iter()
             .filter_map(|settings| {
-                let loaded = loaded.get(&settings.name)?;
+                let plugin = base.plugins.get(&settings.name)?;
                 let serving = Serving {
                     source: Source {
                         settings: settings.clone(),
-                        hash: loaded.hash,
+                        hash: plugin.content_hash(),
                     },
-                    plugin: loaded.plugin.clone(),
+                    plugin: plugin.clone(),
                 };
                 Some((settings.name.clone(), serving))
             })
             .collect::<HashMap<_, _>>();
+        drop(base);
         let status = StatusRegistry::new(
             serving
                 .iter()

@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use archway_config::{RouteConfig, ServiceConfig};
+use archway_runtime::Runtime;
 use archway_store::{Change, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
+
+use crate::status::hex;
 
 /// Where gateway state lives in the store.
 const PREFIX: &str = "archway:state/";
@@ -204,11 +206,10 @@ fn revocation_slot(token_id: &str) -> String {
 
 /// A key named by the SHA-256 of a secret, so the store never holds the secret itself.
 fn hashed_slot(space: &str, secret: &str) -> String {
-    let hex: String = Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{PREFIX}{space}/{hex}")
+    format!(
+        "{PREFIX}{space}/{}",
+        hex(&Runtime::content_hash(secret.as_bytes()))
+    )
 }
 
 #[cfg(test)]

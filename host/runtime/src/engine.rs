@@ -101,9 +101,9 @@ impl Runtime {
         })
     }
 
-    /// Compiles a component, or returns the one already compiled from identical bytes.
-    pub(crate) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let hash = Self::content_hash(bytes);
+    /// Compiles a component whose [`Runtime::content_hash`] is `hash`, or returns the one
+    /// already compiled from identical bytes.
+    pub(crate) fn compile(&self, bytes: &[u8], hash: [u8; 32]) -> wasmtime::Result<Component> {
         if let Some(component) = self.compiled.lock().expect("compile cache lock").get(&hash) {
             return Ok(component.clone());
         }

@@ -169,6 +169,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keys_are_private_to_the_plugin_and_the_requests_tenant() {
+        let namespace = |plugin: &str, tenant: Option<&str>| {
+            let mut state = HostState::new(plugin.into(), 1 << 20, None);
+            state.request.tenant = tenant.map(str::to_owned);
+            state.namespace()
+        };
+        let spaces = [
+            namespace("counter", None),
+            namespace("counter", Some("acme")),
+            namespace("counter", Some("globex")),
+            namespace("other", Some("acme")),
+            namespace("counter/tenants/acme", None),
+        ];
+        for (i, a) in spaces.iter().enumerate() {
+            for b in &spaces[i + 1..] {
+                assert!(
+                    !a.starts_with(b.as_str()) && !b.starts_with(a.as_str()),
+                    "{a} and {b} overlap"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn namespace_segments_cannot_contain_the_separator() {
         assert_eq!(escape("a/b%c"), "a%2Fb%25c");
     }
