@@ -201,7 +201,7 @@ async fn watching(
     listener: TcpListener,
 ) -> anyhow::Result<Running> {
     let mut running = start(config, listener).await?;
-    running.reloader.watch_config(&config_path, hash);
+    running.reloader.watch_config(config_path, hash);
     running.watcher = Some(watch::Watcher::spawn(running.reloader.clone())?);
     Ok(running)
 }
