@@ -11,6 +11,8 @@ fn main() {
         "tests/fixtures/uses-kv",
         "tests/fixtures/stamp-a",
         "tests/fixtures/stamp-b",
+        "tests/fixtures/edits",
+        "tests/fixtures/bare-authenticator",
     ]);
     let mut constants = String::new();
     for plugin in built {

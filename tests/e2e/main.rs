@@ -1,9 +1,11 @@
 //! End to end: a real gateway on 127.0.0.1:0 in front of a real upstream, with plugins
 //! compiled from source and fixtures that misbehave on purpose.
 
-use archway_tests::artifacts::{HELLO_AUTH, MISBEHAVE, USES_KV};
+use archway_tests::artifacts::{BARE_AUTHENTICATOR, HELLO_AUTH, MISBEHAVE, USES_KV};
 use archway_tests::{get, send, try_gateway, upstream};
 
+mod errors;
+mod plugins;
 mod reload;
 mod store;
 
@@ -64,7 +66,7 @@ async fn request_without_key_gets_401_envelope() {
     assert_eq!(reply.status, 401);
     assert_eq!(
         reply.json(),
-        serde_json::json!({"code": "F40001", "msg": "missing x-api-key header", "content": {}})
+        serde_json::json!({"code": "F40001", "msg": "authentication required", "content": {}})
     );
     gateway.stop().await;
 }
@@ -423,5 +425,74 @@ async fn per_request_instances_serve_and_recover_from_a_trap() {
         assert_eq!((reply.status, &reply.body[..]), (200, &b"fixture ok"[..]));
         assert_eq!(get(gateway.addr(), "/fresh-trap", &[]).await.status, 500);
     }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn memory_bomb_with_a_generous_deadline_is_stopped_by_the_memory_cap() {
+    let config = archway_config::Config::from_toml_str(
+        &format!(
+            "[[plugins]]\nname = \"bomb\"\npath = \"{MISBEHAVE}\"\ntimeout_ms = 20000\nmemory_mb = 16\n\
+             [plugins.config]\nmode = \"memory-bomb\"\n"
+        ),
+        std::path::Path::new("."),
+    )
+    .expect("config");
+    let settings = config.plugin("bomb").expect("configured");
+    let bytes = std::fs::read(MISBEHAVE).expect("fixture built");
+    let runtime = archway_runtime::Runtime::new().expect("runtime");
+    let plugin = archway_runtime::Plugin::load(&runtime, settings, &bytes)
+        .await
+        .expect("loads");
+    let error = plugin
+        .handle(&mut archway_runtime::RequestHead::default())
+        .await
+        .expect_err("the bomb breaks the call");
+    assert!(
+        matches!(
+            error,
+            archway_runtime::PluginError::MemoryLimit { memory_mb: 16, .. }
+        ),
+        "{error:?}"
+    );
+    // The pipeline logs this message when the call fails.
+    assert_eq!(
+        error.to_string(),
+        "plugin bomb exceeded its 16 MiB memory cap"
+    );
+
+    let gateway = archway_tests::gateway(
+        &format!(
+            "[log]\naccess_log = false\n\
+             [[plugins]]\nname = \"bomb\"\npath = \"{MISBEHAVE}\"\ntimeout_ms = 20000\nmemory_mb = 16\n\
+             [plugins.config]\nmode = \"memory-bomb\"\n\
+             [[routes]]\nid = \"bomb\"\npath_pattern = \"/bomb\"\nhandler = \"bomb\"\nrequires_auth = false\n"
+        ),
+        upstream().await,
+    )
+    .await;
+    let reply = get(gateway.addr(), "/bomb", &[]).await;
+    assert_eq!(
+        (reply.status, reply.json()["code"].clone()),
+        (500, "F50000".into())
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_component_without_lifecycle_built_without_the_sdk_serves() {
+    let config = format!(
+        "[log]\naccess_log = false\n\
+         [[plugins]]\nname = \"bare\"\npath = \"{BARE_AUTHENTICATOR}\"\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r\"\n\
+         authenticate = [\"bare\"]\nrequired_permissions = [\"bare.read\"]\n"
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    assert_eq!(
+        get(gateway.addr(), "/r", &[("x-user", "ada")]).await.status,
+        200
+    );
+    assert_eq!(get(gateway.addr(), "/r", &[]).await.status, 401);
     gateway.stop().await;
 }

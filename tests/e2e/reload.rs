@@ -55,7 +55,8 @@ impl Site {
         let upstream = upstream().await;
         std::fs::write(&config, site_config(upstream, plugin_settings, "")).expect("write config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let gateway = archway::start_watching(&config, listener)
+        let file = archway::ConfigFile::read(&config).expect("config reads");
+        let gateway = archway::start_watching(file, listener)
             .await
             .expect("gateway starts");
         Self {

@@ -307,3 +307,49 @@ async fn with_redis_down_limited_routes_follow_their_failure_policy() {
     }
     gateway.stop().await;
 }
+
+/// Redis frozen by SIGSTOP for longer than the plugin's CPU budget (100 ms; the store's
+/// `op_timeout_ms` is 250): the plugin's `kv` call waits without spending its budget and
+/// gets `unavailable`, which the plugin answers itself (503, not a 500 trap). The whole
+/// gateway runs on one thread here, so a route that does not touch Redis (no rate limit)
+/// answering while the plugin waits proves a waiting plugin holds no worker.
+#[tokio::test(flavor = "current_thread")]
+async fn paused_redis_gives_plugins_unavailable_and_leaves_the_worker_free() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let config = visits_config(&redis_store(&redis))
+        + "[[routes]]\nid = \"free\"\nservice_name = \"echo\"\npath_pattern = \"/free/*\"\n\
+           target_url = \"/*\"\nrequires_auth = false\nrate_limit_rpm = 0\n";
+    let gateway = archway_tests::gateway(&config, upstream).await;
+    let addr = gateway.addr();
+    assert_eq!(visit(addr, "frozen").await.status, 200);
+
+    redis.pause();
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        (visit(addr, "frozen").await, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for _ in 0..5 {
+        assert_eq!(get(addr, "/free/while-frozen", &[]).await.status, 200);
+    }
+    assert!(
+        !waiting.is_finished(),
+        "the plugin's kv call ended before the plain route answered: a waiting plugin held the worker"
+    );
+    let (reply, waited) = waiting.await.expect("client task");
+    redis.resume();
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    let message = reply.json()["msg"].as_str().expect("msg").to_owned();
+    assert!(message.starts_with("store unavailable"), "{message}");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "the call waited out the store's op timeout, not the plugin's budget: {waited:?}"
+    );
+    assert_eq!(
+        visit(addr, "frozen").await.status,
+        200,
+        "recovers after SIGCONT"
+    );
+    gateway.stop().await;
+}

@@ -1,6 +1,8 @@
 //! The gateway's configuration: an `archway.toml` file read strictly (unknown keys are
 //! errors), resolved against the file's directory, validated as a whole, and handed out
-//! as an immutable [`Config`].
+//! as an immutable [`Config`]. An empty file is refused, closed sets of values are enums,
+//! and fields the gateway parses but does not act on yet are listed by
+//! [`Config::warnings`].
 //!
 //! ```
 //! let config = archway_config::Config::from_toml_str(r#"
@@ -24,6 +26,12 @@ mod model;
 mod validate;
 
 pub use error::ConfigError;
+/// The envelope of errors the gateway itself produces (`admin` or `trading`).
+pub use model::ErrorFormat;
+/// How a route spreads requests over a service's instances (not acted on yet).
+pub use model::LoadBalanceStrategy;
+/// Whether a route needs `any` or `all` of its `required_permissions`.
+pub use model::PermissionStrategy;
 pub use model::{
     Capability, Config, FailurePolicy, InstanceMode, LogConfig, LogFormat, Method, PluginConfig,
     PluginSource, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
@@ -49,6 +57,16 @@ impl Config {
     }
 
     fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        // A file with no settings (empty, or only the comments a config starts with) is
+        // valid TOML for an all-defaults config, but it is far more often an editor's or
+        // a copy's half-written state, which hot reload must never apply.
+        let blank_or_comment = |line: &str| line.is_empty() || line.starts_with('#');
+        if text.lines().map(str::trim).all(blank_or_comment) {
+            return Err(ConfigError::Parse {
+                file: None,
+                message: "the config file is empty".to_owned(),
+            });
+        }
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: None,
             message: e.to_string(),
@@ -107,8 +125,96 @@ impl Config {
         Ok(merged)
     }
 
+    /// The error envelope for a request that matches no route: the value of the longest
+    /// `[error_formats]` key that `path` starts with, [`ErrorFormat::Admin`] when none.
+    ///
+    /// ```
+    /// use archway_config::{Config, ErrorFormat};
+    ///
+    /// let config = Config::from_toml_str(
+    ///     "[error_formats]\n\"/api/\" = \"trading\"\n\"/api/admin/\" = \"admin\"\n",
+    ///     std::path::Path::new("."),
+    /// )
+    /// .expect("valid config");
+    /// assert_eq!(config.unmatched_error_format("/api/orders"), ErrorFormat::Trading);
+    /// assert_eq!(config.unmatched_error_format("/api/admin/x"), ErrorFormat::Admin);
+    /// assert_eq!(config.unmatched_error_format("/other"), ErrorFormat::Admin);
+    /// ```
+    pub fn unmatched_error_format(&self, path: &str) -> ErrorFormat {
+        self.error_formats
+            .iter()
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(ErrorFormat::Admin, |(_, format)| *format)
+    }
+
+    /// Fields this config sets that the gateway parses but does not act on yet, one line
+    /// each, for `archway check` and the start-up log to print.
+    ///
+    /// They exist because the admin API contract defines these route fields (and defaults
+    /// `retry_count = 3` and `circuit_breaker_enabled = true`) before the gateway
+    /// implements them; accepting them silently would let a config promise retries,
+    /// caching or a circuit breaker that never happen.
+    pub fn warnings(&self) -> Vec<String> {
+        validate::warnings(self)
+    }
+
     /// The service entry with this name.
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn an_empty_config_file_is_refused() {
+        for text in [
+            "",
+            "   ",
+            "\n\n\t\r\n",
+            "# Quickstart: the first line of a file being copied\n",
+        ] {
+            let err = Config::from_toml_str(text, Path::new(".")).expect_err("empty");
+            assert!(
+                matches!(&err, ConfigError::Parse { message, .. } if message == "the config file is empty"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn loading_an_empty_file_names_the_file() {
+        let path = std::env::temp_dir().join(format!("archway-empty-{}.toml", std::process::id()));
+        std::fs::write(&path, "\n").expect("write temp file");
+        let err = Config::load(&path).expect_err("empty");
+        std::fs::remove_file(&path).expect("remove temp file");
+        assert_eq!(
+            err.to_string(),
+            format!("{}: the config file is empty", path.display())
+        );
+    }
+
+    #[test]
+    fn unmatched_requests_take_the_longest_matching_prefix_format() {
+        let config = Config::from_toml_str(
+            "[error_formats]\n\"/\" = \"trading\"\n\"/admin/\" = \"admin\"\n\"/admin/trade/\" = \"trading\"\n",
+            Path::new("."),
+        )
+        .expect("valid");
+        for (path, format) in [
+            ("/x", ErrorFormat::Trading),
+            ("/admin/", ErrorFormat::Admin),
+            ("/admin/users", ErrorFormat::Admin),
+            ("/admin/trade/7", ErrorFormat::Trading),
+        ] {
+            assert_eq!(config.unmatched_error_format(path), format, "{path}");
+        }
+        let none = Config::from_toml_str("[server]\n", Path::new(".")).expect("valid");
+        assert_eq!(none.unmatched_error_format("/x"), ErrorFormat::Admin);
     }
 }

@@ -29,6 +29,10 @@ pub struct Config {
     /// Routes, matched by method, path pattern and priority.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// The error envelope for requests that match no route, by longest matching path
+    /// prefix (`"/api/" = "trading"`); see [`Config::unmatched_error_format`].
+    #[serde(default)]
+    pub error_formats: BTreeMap<String, ErrorFormat>,
 }
 
 /// Where the gateway listens and its global limits.
@@ -293,6 +297,73 @@ impl Method {
     }
 }
 
+/// Whether a principal needs any or all of a route's `required_permissions`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PermissionStrategy {
+    /// At least one required permission is granted.
+    #[default]
+    Any,
+    /// Every required permission is granted.
+    All,
+}
+
+impl PermissionStrategy {
+    /// Whether `granted` satisfies `required`; an empty `required` always allows.
+    ///
+    /// ```
+    /// use archway_config::PermissionStrategy;
+    ///
+    /// let required = ["user.read".to_owned(), "user.write".to_owned()];
+    /// let granted = ["user.read".to_owned()];
+    /// assert!(PermissionStrategy::Any.allows(&required, &granted));
+    /// assert!(!PermissionStrategy::All.allows(&required, &granted));
+    /// assert!(PermissionStrategy::All.allows(&[], &[]));
+    /// ```
+    pub fn allows(self, required: &[String], granted: &[String]) -> bool {
+        let is_granted = |permission: &String| granted.contains(permission);
+        match self {
+            Self::Any => required.is_empty() || required.iter().any(is_granted),
+            Self::All => required.iter().all(is_granted),
+        }
+    }
+}
+
+/// How a route spreads requests over its service's instances.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadBalanceStrategy {
+    /// Each instance in turn.
+    #[default]
+    RoundRobin,
+    /// In proportion to each instance's weight.
+    Weighted,
+    /// The instance with the fewest requests in flight.
+    LeastConnections,
+}
+
+impl LoadBalanceStrategy {
+    /// The config spelling (`round_robin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::Weighted => "weighted",
+            Self::LeastConnections => "least_connections",
+        }
+    }
+}
+
+/// The envelope of an error the gateway itself answers with (404, 401, 429, 502, ...).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorFormat {
+    /// The admin API's envelope.
+    #[default]
+    Admin,
+    /// The trading API's envelope.
+    Trading,
+}
+
 /// One route: the admin contract's fields plus the plugin lists.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -323,9 +394,9 @@ pub struct RouteConfig {
     /// Permissions checked against the principal.
     #[serde(default)]
     pub required_permissions: Vec<String>,
-    /// `any` or `all` of `required_permissions`.
-    #[serde(default = "default_any")]
-    pub permission_check_strategy: String,
+    /// Whether any or all of `required_permissions` must be granted.
+    #[serde(default)]
+    pub permission_check_strategy: PermissionStrategy,
     /// Requests per minute allowed per client address (0: unlimited).
     #[serde(default = "default_rpm")]
     pub rate_limit_rpm: u32,
@@ -344,9 +415,9 @@ pub struct RouteConfig {
     /// Cache lifetime.
     #[serde(default = "default_cache_ttl")]
     pub cache_ttl_seconds: u64,
-    /// `round_robin`, `weighted`, `least_connections`, ...
-    #[serde(default = "default_round_robin")]
-    pub load_balance_strategy: String,
+    /// How requests spread over a service's instances.
+    #[serde(default)]
+    pub load_balance_strategy: LoadBalanceStrategy,
     /// Higher wins when patterns overlap.
     #[serde(default)]
     pub priority: i32,
@@ -359,6 +430,9 @@ pub struct RouteConfig {
     /// What happens when the rate-limit counters cannot be reached.
     #[serde(default)]
     pub rate_limit_failure: RateLimitFailure,
+    /// The envelope of errors the gateway itself produces on this route.
+    #[serde(default)]
+    pub error_format: ErrorFormat,
     /// Authenticator plugins, in order.
     #[serde(default)]
     pub authenticate: Vec<String>,
@@ -376,14 +450,8 @@ pub struct RouteConfig {
 fn default_true() -> bool {
     true
 }
-fn default_version() -> String {
+pub(crate) fn default_version() -> String {
     "v1".to_owned()
-}
-fn default_any() -> String {
-    "any".to_owned()
-}
-fn default_round_robin() -> String {
-    "round_robin".to_owned()
 }
 fn default_rpm() -> u32 {
     1000
@@ -391,9 +459,62 @@ fn default_rpm() -> u32 {
 fn default_timeout_seconds() -> u64 {
     30
 }
-fn default_retry_count() -> u32 {
+pub(crate) fn default_retry_count() -> u32 {
     3
 }
-fn default_cache_ttl() -> u64 {
+pub(crate) fn default_cache_ttl() -> u64 {
     300
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn permission_strategies_need_any_or_all_of_the_required() {
+        let required = strings(&["a", "b"]);
+        for (granted, any, all) in [
+            (strings(&[]), false, false),
+            (strings(&["a"]), true, false),
+            (strings(&["c", "b"]), true, false),
+            (strings(&["b", "a", "c"]), true, true),
+        ] {
+            assert_eq!(
+                PermissionStrategy::Any.allows(&required, &granted),
+                any,
+                "any of {required:?} in {granted:?}"
+            );
+            assert_eq!(
+                PermissionStrategy::All.allows(&required, &granted),
+                all,
+                "all of {required:?} in {granted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_required_permissions_always_allow() {
+        for strategy in [PermissionStrategy::Any, PermissionStrategy::All] {
+            assert!(strategy.allows(&[], &[]), "{strategy:?}");
+            assert!(strategy.allows(&[], &strings(&["a"])), "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn load_balance_spellings_round_trip() {
+        for strategy in [
+            LoadBalanceStrategy::RoundRobin,
+            LoadBalanceStrategy::Weighted,
+            LoadBalanceStrategy::LeastConnections,
+        ] {
+            let parsed: LoadBalanceStrategy =
+                serde_json::from_value(serde_json::Value::from(strategy.as_str()))
+                    .expect("the config spelling parses");
+            assert_eq!(parsed, strategy);
+        }
+    }
 }

@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use crate::{Config, ConfigError, PluginConfig, RouteConfig};
+use crate::model::{default_cache_ttl, default_retry_count, default_version};
+use crate::{Config, ConfigError, LoadBalanceStrategy, PluginConfig, RouteConfig};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
@@ -35,6 +36,13 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     for route in &config.routes {
         check_route(config, route, &mut problems);
+    }
+    for prefix in config.error_formats.keys() {
+        if !prefix.starts_with('/') {
+            problems.push(format!(
+                "error_formats: path prefix {prefix:?} must start with /"
+            ));
+        }
     }
     if let Some(url) = &config.store.redis_url
         && !url.starts_with("redis://")
@@ -99,6 +107,16 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
     if !pattern.starts_with('/') {
         problems.push(format!("{at}: path_pattern must start with /"));
     }
+    // The router matches segment by segment: a segment is static text, one whole
+    // `{name}`, or the final `*` (checked below).
+    for segment in pattern.split('/').filter(|s| s.contains(['{', '}'])) {
+        let name = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+        if !name.is_some_and(|name| !name.is_empty() && !name.contains(['{', '}', '*'])) {
+            problems.push(format!(
+                "{at}: segment {segment:?} must be static text or one whole `{{name}}` parameter"
+            ));
+        }
+    }
     let star = pattern.find('*');
     if star.is_some_and(|i| i != pattern.len() - 1 || !pattern.ends_with("/*")) {
         problems.push(format!(
@@ -138,11 +156,80 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
              add one or set requires_auth = false"
         ));
     }
-    if !matches!(route.permission_check_strategy.as_str(), "any" | "all") {
+    if !(1..=3600).contains(&route.timeout_seconds) {
         problems.push(format!(
-            "{at}: permission_check_strategy must be \"any\" or \"all\""
+            "{at}: timeout_seconds must be 1..=3600 (got {})",
+            route.timeout_seconds
         ));
     }
+    if !is_version_label(&route.version) {
+        problems.push(format!(
+            "{at}: version must look like v1, v2 or v1.1 (got {:?})",
+            route.version
+        ));
+    }
+}
+
+/// `v` then digits, then any number of `.digits` groups: `v1`, `v2`, `v1.1`.
+fn is_version_label(version: &str) -> bool {
+    version.strip_prefix('v').is_some_and(|numbers| {
+        numbers
+            .split('.')
+            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Route fields the config accepts but the gateway does not act on yet: one line per
+/// route and field set away from its default, and one line for the contract defaults
+/// (`retry_count = 3`, `circuit_breaker_enabled = true`) that promise what is not done.
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut keeping_defaults = 0;
+    for route in &config.routes {
+        let mut inert = |field: &str, value: String| {
+            warnings.push(format!(
+                "route {}: {field} = {value} has no effect yet (a later release implements it)",
+                route.id
+            ));
+        };
+        if route.version != default_version() {
+            inert("version", format!("{:?}", route.version));
+        }
+        if route.retry_count != default_retry_count() {
+            inert("retry_count", route.retry_count.to_string());
+        }
+        if !route.circuit_breaker_enabled {
+            inert("circuit_breaker_enabled", "false".to_owned());
+        }
+        if route.cache_enabled {
+            inert("cache_enabled", "true".to_owned());
+        }
+        if route.cache_ttl_seconds != default_cache_ttl() {
+            inert("cache_ttl_seconds", route.cache_ttl_seconds.to_string());
+        }
+        if route.load_balance_strategy != LoadBalanceStrategy::default() {
+            inert(
+                "load_balance_strategy",
+                format!("{:?}", route.load_balance_strategy.as_str()),
+            );
+        }
+        if route.retry_count == default_retry_count() || route.circuit_breaker_enabled {
+            keeping_defaults += 1;
+        }
+    }
+    if keeping_defaults > 0 {
+        let routes = if keeping_defaults == 1 {
+            "route"
+        } else {
+            "routes"
+        };
+        warnings.push(format!(
+            "the contract defaults retry_count = 3 and circuit_breaker_enabled = true have no \
+             effect yet (on {keeping_defaults} {routes}): upstream calls are not retried and no \
+             circuit breaker runs"
+        ));
+    }
+    warnings
 }
 
 fn check_plugin_ref(config: &Config, at: &str, role: &str, name: &str, problems: &mut Vec<String>) {
@@ -157,7 +244,9 @@ fn check_plugin_ref(config: &Config, at: &str, role: &str, name: &str, problems:
 mod tests {
     use std::path::Path;
 
-    use crate::{Config, ConfigError, PluginSource};
+    use crate::{
+        Config, ConfigError, ErrorFormat, LoadBalanceStrategy, PermissionStrategy, PluginSource,
+    };
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml_str(text, Path::new("/etc/archway"))
@@ -175,7 +264,8 @@ mod tests {
         assert_eq!(route.id, "route-0");
         assert_eq!(route.version, "v1");
         assert!(route.is_active);
-        assert_eq!(route.permission_check_strategy, "any");
+        assert_eq!(route.permission_check_strategy, PermissionStrategy::Any);
+        assert_eq!(route.error_format, ErrorFormat::Admin);
         assert_eq!(
             (
                 route.rate_limit_rpm,
@@ -184,7 +274,7 @@ mod tests {
             ),
             (1000, 30, 3)
         );
-        assert_eq!(route.load_balance_strategy, "round_robin");
+        assert_eq!(route.load_balance_strategy, LoadBalanceStrategy::RoundRobin);
     }
 
     #[test]
@@ -267,5 +357,165 @@ mod tests {
     fn service_urls_must_be_plain_http_bases() {
         let err = parse("[[services]]\nname = \"s\"\nurl = \"ftp://x\"\n").expect_err("bad url");
         assert!(err.to_string().contains("service s"), "{err}");
+    }
+
+    fn route_with(extra: &str) -> String {
+        format!(
+            "{SERVICE}[[routes]]\nid = \"r\"\nservice_name = \"users\"\npath_pattern = \"/u/*\"\nrequires_auth = false\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn closed_sets_parse_into_their_enums() {
+        let config = parse(&route_with(
+            "permission_check_strategy = \"all\"\nload_balance_strategy = \"least_connections\"\nerror_format = \"trading\"",
+        ))
+        .expect("valid");
+        let route = &config.routes[0];
+        assert_eq!(route.permission_check_strategy, PermissionStrategy::All);
+        assert_eq!(
+            route.load_balance_strategy,
+            LoadBalanceStrategy::LeastConnections
+        );
+        assert_eq!(route.error_format, ErrorFormat::Trading);
+    }
+
+    #[test]
+    fn unknown_strategy_is_a_parse_error_naming_the_field() {
+        for (field, value) in [
+            ("load_balance_strategy", "random"),
+            ("permission_check_strategy", "most"),
+            ("error_format", "xml"),
+        ] {
+            let err =
+                parse(&route_with(&format!("{field} = \"{value}\""))).expect_err("unknown variant");
+            assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(field) && text.contains(value),
+                "{field}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeout_seconds_must_be_one_second_to_an_hour() {
+        for timeout in [1, 30, 3600] {
+            parse(&route_with(&format!("timeout_seconds = {timeout}"))).expect("in range");
+        }
+        for timeout in [0, 3601] {
+            let err = parse(&route_with(&format!("timeout_seconds = {timeout}")))
+                .expect_err("out of range");
+            let text = err.to_string();
+            assert!(
+                text.contains("route r (/u/*): timeout_seconds must be 1..=3600"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_must_be_a_v_number_label() {
+        for version in ["v1", "v2", "v1.1", "v10.0.3"] {
+            parse(&route_with(&format!("version = \"{version}\""))).expect(version);
+        }
+        for version in [
+            "", "1", "v", "V1", "v1.", "v.1", "v1..2", "v1-beta", "latest",
+        ] {
+            let err =
+                parse(&route_with(&format!("version = \"{version}\""))).expect_err("bad version");
+            let text = err.to_string();
+            assert!(
+                text.contains("route r (/u/*): version must look like v1"),
+                "{version:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn pattern_segments_are_static_a_whole_parameter_or_the_final_star() {
+        for pattern in ["/u/{id}", "/u/{id}/orders/*", "/u//x"] {
+            parse(&route_with("").replace("/u/*", pattern)).expect(pattern);
+        }
+        for pattern in [
+            "/u/file-{id}",
+            "/u/{id}.json",
+            "/u/{}",
+            "/u/{a}{b}",
+            "/u/id}",
+        ] {
+            let err = parse(&route_with("").replace("/u/*", pattern)).expect_err(pattern);
+            assert!(
+                err.to_string()
+                    .contains("must be static text or one whole `{name}` parameter"),
+                "{pattern}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_format_prefixes_must_start_with_a_slash() {
+        let err = parse("[error_formats]\n\"api/\" = \"trading\"\n").expect_err("bad prefix");
+        assert!(
+            err.to_string()
+                .contains("error_formats: path prefix \"api/\" must start with /"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn permission_strategy_needs_no_validation_of_its_own() {
+        // The enum is the whole check: a route with `all` is valid as is.
+        parse(&route_with("permission_check_strategy = \"all\"")).expect("valid");
+    }
+
+    #[test]
+    fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
+        let config = parse(&route_with(
+            "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",
+        ))
+        .expect("valid");
+        let later = "has no effect yet (a later release implements it)";
+        assert_eq!(
+            config.warnings(),
+            [
+                format!("route r: version = \"v2\" {later}"),
+                format!("route r: retry_count = 0 {later}"),
+                format!("route r: circuit_breaker_enabled = false {later}"),
+                format!("route r: cache_enabled = true {later}"),
+                format!("route r: cache_ttl_seconds = 60 {later}"),
+                format!("route r: load_balance_strategy = \"weighted\" {later}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn contract_defaults_are_warned_about_once_for_all_routes() {
+        let text = route_with("")
+            + &route_with("")
+                .replace(SERVICE, "")
+                .replace("\"r\"", "\"s\"")
+            + &route_with("retry_count = 0\ncircuit_breaker_enabled = false")
+                .replace(SERVICE, "")
+                .replace("\"r\"", "\"t\"");
+        let warnings = parse(&text).expect("valid").warnings();
+        let defaults: Vec<_> = warnings
+            .iter()
+            .filter(|w| w.starts_with("the contract defaults"))
+            .collect();
+        assert_eq!(
+            defaults,
+            [
+                "the contract defaults retry_count = 3 and circuit_breaker_enabled = true have no \
+              effect yet (on 2 routes): upstream calls are not retried and no circuit breaker runs"
+            ]
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    }
+
+    #[test]
+    fn no_warning_when_nothing_is_set_and_there_are_no_routes() {
+        let config = parse(SERVICE).expect("valid");
+        assert_eq!(config.warnings(), Vec::<String>::new());
     }
 }

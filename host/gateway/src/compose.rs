@@ -1,31 +1,25 @@
-//! Puts a gateway together from a config: reads each plugin's component (embedded or
-//! from its file), loads it into the runtime, and builds the routing snapshot.
+//! Reads each plugin's component (embedded in the binary or from its file) and loads it
+//! into the runtime.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use archway_config::{Config, PluginConfig, PluginSource};
-use archway_proxy::Snapshot;
+use archway_proxy::Plugins;
 use archway_runtime::{LoadError, Plugin, Runtime};
 
 use crate::builtin;
 
 /// Every plugin in the config, loaded and started once.
-pub fn load_plugins(
-    runtime: &Runtime,
-    config: &Config,
-) -> anyhow::Result<HashMap<String, Arc<Plugin>>> {
-    config
-        .plugins
-        .iter()
-        .map(|plugin| {
-            let bytes = read_component(plugin)?;
-            let loaded = Plugin::load(runtime, plugin, &bytes)?;
-            Ok((plugin.name.clone(), Arc::new(loaded)))
-        })
-        .collect()
+pub async fn load_plugins(runtime: &Runtime, config: &Config) -> anyhow::Result<Plugins> {
+    let mut plugins = Plugins::new();
+    for settings in &config.plugins {
+        let bytes = read_component(settings)?;
+        let plugin = Plugin::load(runtime, settings, &bytes).await?;
+        plugins.insert(settings.name.clone(), Arc::new(plugin));
+    }
+    Ok(plugins)
 }
 
 /// A plugin's component bytes: embedded in the binary, or read from its file.
@@ -49,14 +43,4 @@ pub fn read_component(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]
             .into()
         }),
     }
-}
-
-/// The snapshot for a config, with its plugins loaded.
-pub fn snapshot(
-    runtime: &Runtime,
-    config: &Config,
-) -> anyhow::Result<(Snapshot, HashMap<String, Arc<Plugin>>)> {
-    let plugins = load_plugins(runtime, config)?;
-    let snapshot = Snapshot::build(config, &plugins).context("cannot build the routing table")?;
-    Ok((snapshot, plugins))
 }

@@ -12,37 +12,42 @@ pub mod telemetry;
 mod watch;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
-use archway_proxy::Proxy;
-use archway_runtime::{Plugin, Runtime, StoreBridge};
-use archway_store::StoreConfig;
+use archway_proxy::{Managed, Plugins, Proxy, Snapshot};
+use archway_runtime::Runtime;
+use archway_store::{Store, StoreConfig};
+pub use reload::ConfigFile;
 pub use state::{ApiKeyRecord, GatewayState, Kind, StateError};
 pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// What `archway check` found: every plugin loaded with its roles, and the route count.
+/// What `archway check` found: every plugin loaded with its roles, the route count, and
+/// the config's warnings.
 #[derive(Debug)]
 pub struct CheckReport {
     /// `(name, roles)` of each plugin.
     pub plugins: Vec<(String, String)>,
     /// How many routes the config has.
     pub routes: usize,
+    /// Settings that are accepted but have no effect yet.
+    pub warnings: Vec<String>,
 }
 
 /// Validates a config and starts every plugin once, without listening.
-pub fn check(config: &Config) -> anyhow::Result<CheckReport> {
+pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let runtime = Runtime::new()?;
-    let (_, plugins) = compose::snapshot(&runtime, config)?;
+    let plugins = compose::load_plugins(&runtime, config).await?;
+    let config = Arc::new(config.clone());
+    Snapshot::build(config.clone(), Arc::default(), Arc::new(plugins.clone()))?;
     let mut plugins: Vec<(String, String)> = plugins
         .values()
-        .map(|p: &Arc<Plugin>| {
+        .map(|p| {
             let roles = p
                 .roles()
                 .iter()
@@ -56,6 +61,7 @@ pub fn check(config: &Config) -> anyhow::Result<CheckReport> {
     Ok(CheckReport {
         plugins,
         routes: config.routes.len(),
+        warnings: config.warnings(),
     })
 }
 
@@ -108,28 +114,20 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let (base, runtime, state) = tokio::task::spawn_blocking(move || {
-        let store = Arc::new(open_store(&config.store)?);
-        let state = GatewayState::new(store.store().clone());
-        let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?.with_store(store);
-        let plugins = compose::load_plugins(&runtime, &config)?;
-        Ok::<_, anyhow::Error>((sync::Base { config, plugins }, runtime, state))
-    })
-    .await
-    .context("plugin loading panicked")??;
-    let snapshot = sync::initial(&base, &state).await?;
-    let grace = Duration::from_secs(base.config.server.shutdown_grace_seconds);
-    let proxy = Arc::new(
-        Proxy::new(snapshot, base.config.log.access_log).with_rate_limits(state.store().clone()),
-    );
-    let routing = Arc::new(sync::Routing::new(base));
-    let follower = sync::follow(state.clone(), routing.clone(), proxy.clone());
-    let reloader = Arc::new(reload::Reloader::new(
-        Arc::new(runtime),
-        routing,
-        state.clone(),
-        proxy.clone(),
-    ));
+    for warning in config.warnings() {
+        tracing::warn!(target: "archway.config", "{warning}");
+    }
+    let store = open_store(&config.store).await?;
+    let state = GatewayState::new(store.clone());
+    let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?.with_store(store);
+    let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
+    let snapshot = initial_snapshot(Arc::new(config), plugins, &state).await?;
+    let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
+    let access_log = snapshot.config().log.access_log;
+    let proxy = Arc::new(Proxy::new(snapshot, access_log).with_rate_limits(state.store().clone()));
+    let routing = Arc::new(sync::Routing::new(proxy.clone()));
+    let follower = sync::follow(state.clone(), routing.clone());
+    let reloader = Arc::new(reload::Reloader::new(Arc::new(runtime), routing));
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -155,8 +153,33 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     })
 }
 
+/// The snapshot to start with: with the managed routes when the store has valid ones,
+/// else the file config alone (the follower catches up when the store recovers).
+async fn initial_snapshot(
+    config: Arc<Config>,
+    plugins: Arc<Plugins>,
+    state: &GatewayState,
+) -> anyhow::Result<Snapshot> {
+    let managed = match state.managed().await {
+        Ok(managed) => Snapshot::build(config.clone(), Arc::new(managed), plugins.clone())
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(anyhow::Error::from(error).context("cannot read managed routes")),
+    };
+    match managed {
+        Ok(snapshot) => Ok(snapshot),
+        Err(error) => {
+            tracing::warn!(target: "archway.sync", error = format!("{error:#}"), "serving the file config alone");
+            Ok(Snapshot::build(
+                config,
+                Arc::new(Managed::default()),
+                plugins,
+            )?)
+        }
+    }
+}
+
 /// Opens the configured store: Redis when `redis_url` is set, else the embedded file.
-fn open_store(settings: &StoreSettings) -> anyhow::Result<StoreBridge> {
+async fn open_store(settings: &StoreSettings) -> anyhow::Result<Store> {
     let config = match &settings.redis_url {
         Some(url) => StoreConfig::Redis {
             url: url.clone(),
@@ -173,47 +196,30 @@ fn open_store(settings: &StoreSettings) -> anyhow::Result<StoreBridge> {
             }
         }
     };
-    let store = StoreBridge::open(&config).context("cannot open the store")?;
-    tracing::info!(target: "archway.store", backend = store.store().backend_name(), "store open");
+    let store = Store::open(&config)
+        .await
+        .context("cannot open the store")?;
+    tracing::info!(target: "archway.store", backend = store.backend_name(), "store open");
     Ok(store)
 }
 
-/// Like [`start`] with the config in the file `config_path`, and applies changes to that
-/// file and to plugin files while serving (see the README's "Hot reload").
-pub async fn start_watching(config_path: &Path, listener: TcpListener) -> anyhow::Result<Running> {
-    let (config_path, config, hash) = read_config_file(config_path)?;
-    watching(&config_path, config, hash, listener).await
-}
-
-/// The config file's absolute path, its config and the content hash of its text.
-fn read_config_file(config_path: &Path) -> anyhow::Result<(PathBuf, Config, [u8; 32])> {
-    let config_path = std::path::absolute(config_path)
-        .with_context(|| format!("config {}", config_path.display()))?;
-    let (config, hash) = reload::read_config(&config_path)?;
-    Ok((config_path, config, hash))
-}
-
-/// Starts `config`, read from `config_path` (whose text hashes to `hash`), and watches.
-async fn watching(
-    config_path: &Path,
-    config: Config,
-    hash: [u8; 32],
-    listener: TcpListener,
-) -> anyhow::Result<Running> {
-    let mut running = start(config, listener).await?;
-    running.reloader.watch_config(config_path, hash);
+/// Like [`start`] with the config of `file`, and applies changes to that file and to
+/// plugin files while serving (see the README's "Hot reload").
+pub async fn start_watching(file: ConfigFile, listener: TcpListener) -> anyhow::Result<Running> {
+    let mut running = start(file.config, listener).await?;
+    running.reloader.watch_config(&file.path, file.hash);
     running.watcher = Some(watch::Watcher::spawn(running.reloader.clone())?);
     Ok(running)
 }
 
-/// Binds the listen address of the config in `config_path` and serves it, reloading
-/// changed files, until SIGINT or SIGTERM.
-pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
-    let (config_path, config, hash) = read_config_file(config_path)?;
-    let listener = TcpListener::bind(config.server.listen)
+/// Binds the listen address of the config `file` and serves it, reloading changed
+/// files, until SIGINT or SIGTERM.
+pub async fn serve(file: ConfigFile) -> anyhow::Result<()> {
+    let listen = file.config.server.listen;
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let running = watching(&config_path, config, hash, listener).await?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let running = start_watching(file, listener).await?;
     tracing::info!(target: "archway.server", addr = %running.addr(), "archway is serving");
     shutdown_signal().await;
     running.stop().await;

@@ -55,21 +55,27 @@ fn main() -> ExitCode {
 }
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(path)?;
-    archway::telemetry::init(&config.log);
+    let file = archway::ConfigFile::read(path)?;
+    archway::telemetry::init(&file.config.log);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.server.workers > 0 {
-        runtime.worker_threads(config.server.workers);
+    if file.config.server.workers > 0 {
+        runtime.worker_threads(file.config.server.workers);
     }
-    runtime.enable_all().build()?.block_on(archway::serve(path))
+    runtime.enable_all().build()?.block_on(archway::serve(file))
 }
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    let report = archway::check(&config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(archway::check(&config))?;
     println!("{}: ok, {} routes", path.display(), report.routes);
     for (name, roles) in report.plugins {
         println!("  plugin {name}: {roles}");
+    }
+    for warning in report.warnings {
+        println!("  warning: {warning}");
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Hot reload: re-reads the config file and every plugin's component, loads what changed
-//! off the request path (compile, import check, one instance through `init`), checks the
-//! routes still fit, and only then swaps the whole routing snapshot. A version that fails
+//! Hot reload: re-reads the config file and every plugin's component, stages what changed
+//! off the request path (compile, import check, one instance through `init`), and hands
+//! the staged plugin set to the snapshot builder, which checks the routes still fit
+//! before the whole snapshot is swapped. A version that fails
 //! any step is refused: the previous one keeps serving, and the error is logged (target
 //! `archway.reload`), counted (`archway_plugin_reload_failures_total`,
 //! `archway_config_reload_failures_total`) and kept in the status registry.
@@ -11,32 +12,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
 use archway_config::{Config, PluginConfig, PluginSource};
-use archway_proxy::Proxy;
+use archway_proxy::{Plugins, Snapshot};
 use archway_runtime::{Plugin, Runtime};
 
 use crate::compose;
-use crate::state::GatewayState;
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
-use crate::sync::{self, Base, Routing};
+use crate::sync::Routing;
 
-/// What a plugin was loaded from: its settings and its component's content hash.
+/// What a plugin version was loaded from: its settings and its component's content hash.
 #[derive(Clone, PartialEq)]
 struct Source {
     settings: PluginConfig,
     hash: [u8; 32],
 }
 
-/// A plugin serving now and where it came from.
-struct Serving {
-    source: Source,
-    plugin: Arc<Plugin>,
-}
-
 /// What the reloader remembers between runs, to skip what did not change.
 struct Memory {
     config_path: Option<PathBuf>,
     config_hash: Option<[u8; 32]>,
-    serving: HashMap<String, Serving>,
     /// The last version refused per plugin: not retried until its file or settings change.
     refused: HashMap<String, Source>,
 }
@@ -48,7 +41,6 @@ enum Staged {
     /// A new version, loaded and started; `previous` serves if the routes refuse it.
     Fresh {
         plugin: Arc<Plugin>,
-        source: Source,
         previous: Option<Arc<Plugin>>,
     },
 }
@@ -57,17 +49,34 @@ enum Staged {
 pub(crate) struct Reloader {
     runtime: Arc<Runtime>,
     routing: Arc<Routing>,
-    state: GatewayState,
-    proxy: Arc<Proxy>,
     memory: Mutex<Memory>,
     status: StatusRegistry,
 }
 
-/// Reads a config file, returning it with the content hash of its text.
-pub(crate) fn read_config(path: &Path) -> anyhow::Result<(Config, [u8; 32])> {
-    let text = read_config_text(path)?;
-    let config = parse_config(path, &text)?;
-    Ok((config, Runtime::content_hash(text.as_bytes())))
+/// A config file as read: its absolute path, its config and the content hash of its text.
+#[derive(Debug)]
+pub struct ConfigFile {
+    /// The file's absolute path.
+    pub path: PathBuf,
+    /// Its config.
+    pub config: Config,
+    /// The content hash of its text.
+    pub hash: [u8; 32],
+}
+
+impl ConfigFile {
+    /// Reads and validates the config file at `path`.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let path =
+            std::path::absolute(path).with_context(|| format!("config {}", path.display()))?;
+        let text = read_config_text(&path)?;
+        let config = parse_config(&path, &text)?;
+        Ok(Self {
+            hash: Runtime::content_hash(text.as_bytes()),
+            path,
+            config,
+        })
+    }
 }
 
 fn read_config_text(path: &Path) -> anyhow::Result<String> {
@@ -101,45 +110,21 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 impl Reloader {
-    /// A reloader for a gateway serving `routing`.
-    pub(crate) fn new(
-        runtime: Arc<Runtime>,
-        routing: Arc<Routing>,
-        state: GatewayState,
-        proxy: Arc<Proxy>,
-    ) -> Self {
-        let base = routing.base.load();
-        let serving = base
-            .config
-            .plugins
+    /// A reloader for the gateway `routing` serves.
+    pub(crate) fn new(runtime: Arc<Runtime>, routing: Arc<Routing>) -> Self {
+        let serving = routing.current();
+        let hashes: Vec<(&str, [u8; 32])> = serving
+            .plugins()
             .iter()
-            .filter_map(|settings| {
-                let plugin = base.plugins.get(&settings.name)?;
-                let serving = Serving {
-                    source: Source {
-                        settings: settings.clone(),
-                        hash: plugin.content_hash(),
-                    },
-                    plugin: plugin.clone(),
-                };
-                Some((settings.name.clone(), serving))
-            })
-            .collect::<HashMap<_, _>>();
-        drop(base);
-        let status = StatusRegistry::new(
-            serving
-                .iter()
-                .map(|(name, serving)| (name.as_str(), &serving.source.hash)),
-        );
+            .map(|(name, plugin)| (name.as_str(), plugin.content_hash()))
+            .collect();
+        let status = StatusRegistry::new(hashes.iter().map(|(name, hash)| (*name, hash)));
         Self {
             runtime,
             routing,
-            state,
-            proxy,
             memory: Mutex::new(Memory {
                 config_path: None,
                 config_hash: None,
-                serving,
                 refused: HashMap::new(),
             }),
             status,
@@ -171,11 +156,15 @@ impl Reloader {
     /// The files whose changes matter: the config file and every plugin file.
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         let config_path = self.memory().config_path.clone();
-        let base = self.routing.base.load();
-        let plugin_paths = base.config.plugins.iter().filter_map(|p| match &p.source {
-            PluginSource::Path(path) => Some(path.clone()),
-            PluginSource::Builtin(_) => None,
-        });
+        let serving = self.routing.current();
+        let plugin_paths = serving
+            .config()
+            .plugins
+            .iter()
+            .filter_map(|p| match &p.source {
+                PluginSource::Path(path) => Some(path.clone()),
+                PluginSource::Builtin(_) => None,
+            });
         config_path.into_iter().chain(plugin_paths).collect()
     }
 
@@ -187,8 +176,8 @@ impl Reloader {
             .await
             .expect("reading the config does not panic");
         if let Some(config) = changed_config {
-            let restart_only = restart_only_changes(&self.routing.base.load().config, &config);
-            match self.apply(config, true).await {
+            let restart_only = restart_only_changes(self.routing.current().config(), &config);
+            match self.apply(Arc::new(config), true).await {
                 Ok(()) => {
                     self.status.config_applied();
                     tracing::info!(target: "archway.reload", "config reloaded");
@@ -204,7 +193,7 @@ impl Reloader {
                 Err(error) => self.refuse_config(&format!("{error:#}")),
             }
         }
-        let config = self.routing.base.load().config.clone();
+        let config = self.routing.current().config().clone();
         if let Err(error) = self.apply(config, false).await {
             tracing::error!(
                 target: "archway.reload",
@@ -234,99 +223,101 @@ impl Reloader {
                 self.refuse_config(&format!("{error:#}"));
                 None
             }
-            Ok(config) if config == self.routing.base.load().config => {
+            Ok(config) if config == **self.routing.current().config() => {
                 self.status.config_current();
                 None
             }
-            Ok(config) => Some(config),
+            Ok(config) => {
+                for warning in config.warnings() {
+                    tracing::warn!(target: "archway.config", "{warning}");
+                }
+                Some(config)
+            }
         }
     }
 
-    /// Loads the plugins of `config` that changed, checks the routes against them and
-    /// swaps the snapshot. Fails, changing nothing, when the config itself does not work
-    /// (a plugin it adds or re-configures fails to load, a route does not fit).
-    async fn apply(self: &Arc<Self>, config: Config, config_changed: bool) -> anyhow::Result<()> {
-        let this = self.clone();
-        let (config, staged) = tokio::task::spawn_blocking(move || {
-            let staged = this.stage(&config);
-            (config, staged)
-        })
-        .await
-        .expect("staging plugins does not panic");
-        let staged = staged?;
+    /// Stages the plugins of `config` that changed and swaps in the snapshot built on
+    /// them. Fails, changing nothing, when the config itself does not work (a plugin it
+    /// adds or re-configures fails to load, a route does not fit).
+    async fn apply(&self, config: Arc<Config>, config_changed: bool) -> anyhow::Result<()> {
+        let staged = self.stage(&config).await?;
         let any_fresh = staged.values().any(|s| matches!(s, Staged::Fresh { .. }));
         if !config_changed && !any_fresh {
             self.forget_unused();
             return Ok(());
         }
 
-        let mut optional = Vec::new();
+        let mut plugins = Plugins::new();
         let mut accepted = Vec::new();
-        let mut plugins = HashMap::new();
+        let mut optional = Vec::new();
         for (name, staged) in staged {
             let serving = match staged {
                 Staged::Kept(plugin) => plugin,
                 Staged::Fresh {
                     plugin,
-                    source,
                     previous: None,
                 } => {
-                    accepted.push((name.clone(), source, plugin.clone()));
+                    accepted.push(plugin.clone());
                     plugin
                 }
                 Staged::Fresh {
                     plugin,
-                    source,
                     previous: Some(previous),
                 } => {
-                    optional.push((name.clone(), source, plugin));
+                    optional.push(plugin);
                     previous
                 }
             };
             plugins.insert(name, serving);
         }
-        let _rebuilding = self.routing.rebuilding().await;
-        let mut base = Base { config, plugins };
-        let mut snapshot = sync::snapshot(&base, &self.state).await?;
-        // A new version of an unchanged plugin goes in only if every route still fits it;
-        // otherwise it alone is refused.
-        optional.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, source, plugin) in optional {
-            let mut plugins = base.plugins.clone();
-            plugins.insert(name.clone(), plugin.clone());
-            let trial = Base {
-                config: base.config.clone(),
-                plugins,
-            };
-            match sync::snapshot(&trial, &self.state).await {
-                Ok(fits) => {
-                    snapshot = fits;
-                    base = trial;
-                    accepted.push((name, source, plugin));
+        optional.sort_by(|a, b| a.name().cmp(b.name()));
+        let names: HashSet<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+        let accepted = self
+            .routing
+            .rebuild(async move |current| {
+                let build = |plugins: &Plugins| {
+                    Snapshot::build(
+                        config.clone(),
+                        current.managed().clone(),
+                        Arc::new(plugins.clone()),
+                    )
+                };
+                let mut snapshot = build(&plugins)?;
+                // A new version of an unchanged plugin goes in only if every route still
+                // fits it; otherwise it alone is refused.
+                for plugin in optional {
+                    let mut trial = plugins.clone();
+                    trial.insert(plugin.name().to_owned(), plugin.clone());
+                    match build(&trial) {
+                        Ok(fits) => {
+                            snapshot = fits;
+                            plugins = trial;
+                            accepted.push(plugin);
+                        }
+                        Err(error) => {
+                            self.refuse_plugin(&plugin_source(&plugin), &format!("{error:#}"))
+                        }
+                    }
                 }
-                Err(error) => self.refuse_plugin(&name, &format!("{error:#}"), Some(source)),
-            }
-        }
+                Ok((snapshot, accepted))
+            })
+            .await?;
 
-        let names: HashSet<String> = base.config.plugins.iter().map(|p| p.name.clone()).collect();
-        self.routing.base.store(Arc::new(base));
-        self.proxy.swap(snapshot);
         {
             let mut memory = self.memory();
-            memory.serving.retain(|name, _| names.contains(name));
             memory.refused.retain(|name, _| names.contains(name));
-            for (name, source, plugin) in accepted {
+            for plugin in accepted {
+                let name = plugin.name();
                 tracing::info!(
                     target: "archway.reload",
                     plugin = name,
-                    content_hash = hex(&source.hash),
+                    content_hash = hex(&plugin.content_hash()),
                     "plugin reloaded"
                 );
-                metrics::counter!("archway_plugin_reloads_total", "plugin" => name.clone())
+                metrics::counter!("archway_plugin_reloads_total", "plugin" => name.to_owned())
                     .increment(1);
-                self.status.plugin_loaded(&name, &source.hash);
-                memory.refused.remove(&name);
-                memory.serving.insert(name, Serving { source, plugin });
+                self.status.plugin_loaded(name, &plugin.content_hash());
+                memory.refused.remove(name);
             }
         }
         self.status.retain_plugins(|name| names.contains(name));
@@ -337,55 +328,49 @@ impl Reloader {
     /// Reads each plugin of `config` and loads those whose component or settings changed.
     /// A plugin that fails keeps its serving version if its settings did not change;
     /// otherwise the config cannot apply and this fails.
-    fn stage(&self, config: &Config) -> anyhow::Result<HashMap<String, Staged>> {
-        config
-            .plugins
-            .iter()
-            .map(|settings| Ok((settings.name.clone(), self.stage_one(settings)?)))
-            .collect()
+    async fn stage(&self, config: &Config) -> anyhow::Result<HashMap<String, Staged>> {
+        let serving = self.routing.current();
+        let mut staged = HashMap::new();
+        for settings in &config.plugins {
+            let previous = serving
+                .plugins()
+                .get(&settings.name)
+                .filter(|plugin| plugin.settings() == settings)
+                .cloned();
+            staged.insert(
+                settings.name.clone(),
+                self.stage_one(settings, previous).await?,
+            );
+        }
+        Ok(staged)
     }
 
-    fn stage_one(&self, settings: &PluginConfig) -> anyhow::Result<Staged> {
+    async fn stage_one(
+        &self,
+        settings: &PluginConfig,
+        previous: Option<Arc<Plugin>>,
+    ) -> anyhow::Result<Staged> {
         let name = &settings.name;
-        let (previous, serving_hash, refused_hash) = {
-            let memory = self.memory();
-            let same_settings = |source: &Source| source.settings == *settings;
-            let serving = memory
-                .serving
-                .get(name)
-                .filter(|s| same_settings(&s.source));
-            (
-                serving.map(|s| s.plugin.clone()),
-                serving.map(|s| s.source.hash),
-                memory
-                    .refused
-                    .get(name)
-                    .filter(|r| same_settings(r))
-                    .map(|r| r.hash),
-            )
-        };
         let bytes = match compose::read_component(settings) {
             Ok(bytes) => bytes,
             Err(error) => return self.keep_previous(name, previous, error, None),
         };
-        let hash = Runtime::content_hash(&bytes);
+        let source = Source {
+            settings: settings.clone(),
+            hash: Runtime::content_hash(&bytes),
+        };
         if let Some(previous) = &previous {
-            if serving_hash == Some(hash) {
+            if previous.content_hash() == source.hash {
                 self.status.plugin_current(name);
                 return Ok(Staged::Kept(previous.clone()));
             }
-            if refused_hash == Some(hash) {
+            if self.memory().refused.get(name) == Some(&source) {
                 return Ok(Staged::Kept(previous.clone()));
             }
         }
-        let source = Source {
-            settings: settings.clone(),
-            hash,
-        };
-        match Plugin::load(&self.runtime, settings, &bytes) {
+        match Plugin::load(&self.runtime, settings, &bytes).await {
             Ok(plugin) => Ok(Staged::Fresh {
                 plugin: Arc::new(plugin),
-                source,
                 previous,
             }),
             Err(error) => self.keep_previous(name, previous, error.into(), Some(source)),
@@ -403,15 +388,20 @@ impl Reloader {
     ) -> anyhow::Result<Staged> {
         match previous {
             Some(previous) => {
-                self.refuse_plugin(name, &format!("{error:#}"), source);
+                self.refuse(name, &format!("{error:#}"), source);
                 Ok(Staged::Kept(previous))
             }
             None => Err(error),
         }
     }
 
+    /// Reports a refused plugin version that loaded but does not fit the routes.
+    fn refuse_plugin(&self, (name, source): &(String, Source), error: &str) {
+        self.refuse(name, error, Some(source.clone()));
+    }
+
     /// Reports a refused plugin version; the previous one keeps serving.
-    fn refuse_plugin(&self, name: &str, error: &str, source: Option<Source>) {
+    fn refuse(&self, name: &str, error: &str, source: Option<Source>) {
         tracing::error!(
             target: "archway.reload",
             plugin = name,
@@ -440,11 +430,21 @@ impl Reloader {
     /// Drops compiled components no serving plugin uses from the in-memory cache.
     fn forget_unused(&self) {
         let in_use = self
-            .memory()
-            .serving
+            .routing
+            .current()
+            .plugins()
             .values()
-            .map(|s| s.source.hash)
+            .map(|plugin| plugin.content_hash())
             .collect();
         self.runtime.retain_compiled(&in_use);
     }
+}
+
+/// A loaded plugin's name and what it was loaded from.
+fn plugin_source(plugin: &Plugin) -> (String, Source) {
+    let source = Source {
+        settings: plugin.settings().clone(),
+        hash: plugin.content_hash(),
+    };
+    (plugin.name().to_owned(), source)
 }

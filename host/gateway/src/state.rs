@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use archway_config::{RouteConfig, ServiceConfig};
+use archway_proxy::Managed;
 use archway_runtime::Runtime;
 use archway_store::{Change, Store, StoreError};
 use serde::Serialize;
@@ -23,9 +23,9 @@ const MAX_RECORDS: usize = 10_000;
 /// A kind of admin-managed record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// Routes ([`RouteConfig`]).
+    /// Routes ([`archway_config::RouteConfig`]).
     Route,
-    /// Upstream services ([`ServiceConfig`]).
+    /// Upstream services ([`archway_config::ServiceConfig`]).
     Service,
     /// Tenants.
     Tenant,
@@ -144,11 +144,11 @@ impl GatewayState {
     }
 
     /// The admin-managed services and routes, for building the routing snapshot.
-    pub async fn managed(&self) -> Result<(Vec<ServiceConfig>, Vec<RouteConfig>), StateError> {
-        Ok((
-            self.list(Kind::Service).await?,
-            self.list(Kind::Route).await?,
-        ))
+    pub async fn managed(&self) -> Result<Managed, StateError> {
+        Ok(Managed {
+            services: self.list(Kind::Service).await?,
+            routes: self.list(Kind::Route).await?,
+        })
     }
 
     /// Stores an API key under its SHA-256 hash; the key itself is never stored.
@@ -214,6 +214,7 @@ fn hashed_slot(space: &str, secret: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use archway_config::ServiceConfig;
     use archway_store::{FeedEvent, StoreConfig};
 
     use super::*;
@@ -253,7 +254,10 @@ mod tests {
 
         assert!(state.delete(Kind::Service, "a").await.expect("delete"));
         assert!(!state.delete(Kind::Service, "a").await.expect("delete"));
-        assert_eq!(state.managed().await.expect("managed").0, [service("b")]);
+        assert_eq!(
+            state.managed().await.expect("managed").services,
+            [service("b")]
+        );
     }
 
     #[tokio::test]

@@ -1,33 +1,40 @@
-//! The responses the gateway itself produces: the admin contract's envelope
-//! `{"code": "F40400", "msg": "...", "content": {}}` with its code table.
+//! The responses the gateway itself produces, in the route's error format: `admin` (the
+//! admin contract's `{"code": "F40400", "msg": "...", "content": {}}`) or `trading` (the
+//! trading contract's `{"error": true, "code": "NOT_FOUND", "message": "...",
+//! "details": {}, "timestamp": "..."}`). Each status the gateway produces has one code per
+//! format, taken from the contract's table where it has one and defined here where it
+//! does not; bodies never carry internals.
 
+use std::time::SystemTime;
+
+use archway_config::ErrorFormat;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
 use crate::body::{ProxyBody, full};
 
-/// An error the gateway answers with, by the admin contract's code table.
+/// An error the gateway answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GatewayError {
-    /// 400 F40000: the request is malformed (ambiguous path encoding).
+    /// 400: the request is malformed (ambiguous path encoding).
     BadRequest,
-    /// 401 F40001: no or bad credentials.
+    /// 401: no or bad credentials.
     Unauthenticated,
-    /// 403 F40003: not allowed.
+    /// 403: not allowed.
     Forbidden,
-    /// 404 F40400: no route matches.
+    /// 404: no route matches.
     NotFound,
-    /// 413 F41300: the body is over the route's limit.
+    /// 413: the body is over the route's limit.
     PayloadTooLarge,
-    /// 429 F42900: rate limited.
+    /// 429: rate limited.
     RateLimited,
-    /// 500 F50000: a plugin or the gateway failed.
+    /// 500: a plugin or the gateway failed.
     Internal,
-    /// 502 F50200: the upstream could not be reached or answered badly.
+    /// 502: the upstream could not be reached or answered badly.
     BadUpstream,
-    /// 503 F50300: the upstream is unavailable.
+    /// 503: the upstream (or a service the route needs) is unavailable.
     Unavailable,
-    /// 504 F50400: the upstream did not answer in time.
+    /// 504: the upstream or the route did not finish in time.
     Timeout,
 }
 
@@ -48,19 +55,33 @@ impl GatewayError {
         }
     }
 
-    /// The contract's code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::BadRequest => "F40000",
-            Self::Unauthenticated => "F40001",
-            Self::Forbidden => "F40003",
-            Self::NotFound => "F40400",
-            Self::PayloadTooLarge => "F41300",
-            Self::RateLimited => "F42900",
-            Self::Internal => "F50000",
-            Self::BadUpstream => "F50200",
-            Self::Unavailable => "F50300",
-            Self::Timeout => "F50400",
+    /// The code in `format`'s table.
+    pub fn code(self, format: ErrorFormat) -> &'static str {
+        match format {
+            ErrorFormat::Admin => match self {
+                Self::BadRequest => "F40000",
+                Self::Unauthenticated => "F40001",
+                Self::Forbidden => "F40003",
+                Self::NotFound => "F40400",
+                Self::PayloadTooLarge => "F41300",
+                Self::RateLimited => "F42900",
+                Self::Internal => "F50000",
+                Self::BadUpstream => "F50200",
+                Self::Unavailable => "F50300",
+                Self::Timeout => "F50400",
+            },
+            ErrorFormat::Trading => match self {
+                Self::BadRequest => "INVALID_PARAMETER",
+                Self::Unauthenticated => "UNAUTHORIZED",
+                Self::Forbidden => "FORBIDDEN",
+                Self::NotFound => "NOT_FOUND",
+                Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+                Self::RateLimited => "RATE_LIMITED",
+                Self::Internal => "INTERNAL_ERROR",
+                Self::BadUpstream => "BAD_GATEWAY",
+                Self::Unavailable => "SERVICE_UNAVAILABLE",
+                Self::Timeout => "GATEWAY_TIMEOUT",
+            },
         }
     }
 
@@ -80,15 +101,29 @@ impl GatewayError {
         }
     }
 
-    /// The envelope response with this error's status and `msg`.
-    pub fn response(self, msg: &str) -> http::Response<ProxyBody> {
-        envelope(self.status(), self.code(), msg)
+    /// This error's response in `format`, with `message` for the client.
+    pub fn response(self, format: ErrorFormat, message: &str) -> http::Response<ProxyBody> {
+        envelope(format, self.status(), self.code(format), message)
     }
 }
 
-/// An envelope response with any status (a deny keeps the plugin's exact status).
-pub fn envelope(status: StatusCode, code: &str, msg: &str) -> http::Response<ProxyBody> {
-    let body = serde_json::json!({ "code": code, "msg": msg, "content": {} });
+/// An error response in `format` with any status (a deny keeps the plugin's status).
+pub fn envelope(
+    format: ErrorFormat,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> http::Response<ProxyBody> {
+    let body = match format {
+        ErrorFormat::Admin => serde_json::json!({ "code": code, "msg": message, "content": {} }),
+        ErrorFormat::Trading => serde_json::json!({
+            "error": true,
+            "code": code,
+            "message": message,
+            "details": {},
+            "timestamp": rfc3339(SystemTime::now()),
+        }),
+    };
     let mut response = http::Response::new(full(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -98,42 +133,88 @@ pub fn envelope(status: StatusCode, code: &str, msg: &str) -> http::Response<Pro
     response
 }
 
+/// `2026-01-04T10:00:00Z`: UTC to the second, as the trading contract writes times.
+fn rfc3339(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use http_body_util::BodyExt;
 
     use super::*;
 
-    #[tokio::test]
-    async fn envelope_has_code_msg_and_empty_content() {
-        let response = GatewayError::NotFound.response("no route for GET /x");
-        assert_eq!(response.status(), 404);
+    async fn json(response: http::Response<ProxyBody>) -> serde_json::Value {
         let body = response
             .into_body()
             .collect()
             .await
             .expect("full body")
             .to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        serde_json::from_slice(&body).expect("json")
+    }
+
+    #[tokio::test]
+    async fn admin_envelope_has_code_msg_and_empty_content() {
+        let response = GatewayError::NotFound.response(ErrorFormat::Admin, "no route for GET /x");
+        assert_eq!(response.status(), 404);
         assert_eq!(
-            json,
+            json(response).await,
             serde_json::json!({"code": "F40400", "msg": "no route for GET /x", "content": {}})
         );
     }
 
+    #[tokio::test]
+    async fn trading_envelope_has_error_code_message_details_and_timestamp() {
+        let response = GatewayError::RateLimited.response(ErrorFormat::Trading, "slow down");
+        assert_eq!(response.status(), 429);
+        let body = json(response).await;
+        assert_eq!(body["error"], true);
+        assert_eq!(body["code"], "RATE_LIMITED");
+        assert_eq!(body["message"], "slow down");
+        assert_eq!(body["details"], serde_json::json!({}));
+        let timestamp = body["timestamp"].as_str().expect("timestamp");
+        assert_eq!(timestamp.len(), "2026-01-04T10:00:00Z".len(), "{timestamp}");
+    }
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        let at = |secs| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_767_520_800), "2026-01-04T10:00:00Z");
+        assert_eq!(at(951_827_696), "2000-02-29T12:34:56Z");
+    }
+
     #[test]
     fn deny_statuses_map_to_contract_codes() {
+        let code = |status| GatewayError::for_status(status).code(ErrorFormat::Admin);
+        assert_eq!(code(StatusCode::UNAUTHORIZED), "F40001");
+        assert_eq!(code(StatusCode::FORBIDDEN), "F40003");
+        assert_eq!(code(StatusCode::IM_A_TEAPOT), "F40000");
         assert_eq!(
-            GatewayError::for_status(StatusCode::UNAUTHORIZED).code(),
-            "F40001"
-        );
-        assert_eq!(
-            GatewayError::for_status(StatusCode::FORBIDDEN).code(),
-            "F40003"
-        );
-        assert_eq!(
-            GatewayError::for_status(StatusCode::IM_A_TEAPOT).code(),
-            "F40000"
+            GatewayError::for_status(StatusCode::FORBIDDEN).code(ErrorFormat::Trading),
+            "FORBIDDEN"
         );
     }
 }

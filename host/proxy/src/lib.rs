@@ -1,6 +1,7 @@
 //! The Archway proxy: listeners, router, the request pipeline, and the upstream client.
 //!
-//! [`Snapshot::build`] turns a config and its loaded plugins into a routing snapshot;
+//! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
+//! into a routing snapshot;
 //! [`Proxy`] serves the current snapshot and swaps it whole on reload. The order of work
 //! on a request is in [`pipeline`], and nowhere else.
 #![deny(missing_docs)]
@@ -20,4 +21,5 @@ pub use body::ProxyBody;
 pub use error::GatewayError;
 pub use route::RouteError;
 pub use server::Proxy;
-pub use snapshot::Snapshot;
+pub use snapshot::{Managed, Plugins, Snapshot, SnapshotError};
+pub use upstream::UpstreamError;

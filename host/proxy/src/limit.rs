@@ -42,7 +42,7 @@ pub(crate) async fn check(
             ..
         }) => Continue(Some(Counted { limit, remaining })),
         Ok(decision) => {
-            let mut response = GatewayError::RateLimited.response("rate limit exceeded");
+            let mut response = route.error(GatewayError::RateLimited, "rate limit exceeded");
             let wait = decision.retry_after.unwrap_or(decision.reset_after);
             let headers = response.headers_mut();
             headers.insert(
@@ -65,7 +65,7 @@ pub(crate) async fn check(
             }
             RateLimitFailure::Closed => {
                 tracing::warn!(target: "archway.limit", route = &*route.id, %error, "counters unreachable, failing closed");
-                Break(GatewayError::Unavailable.response("rate limiter unavailable"))
+                Break(route.error(GatewayError::Unavailable, "rate limiter unavailable"))
             }
         },
     }

@@ -1,6 +1,7 @@
 //! The request pipeline, written once. Each phase either hands the request on or ends it
 //! with a response (`ControlFlow::Break`); plugins run in the order the route lists
-//! them and the first deny ends the chain.
+//! them, the first deny ends the chain, and the route's `timeout_seconds` bounds
+//! everything after routing.
 //!
 //! ```text
 //! check path -> route -> rate limit -> body limit -> authenticate* -> authorize (permissions, plugins*)
@@ -9,14 +10,16 @@
 
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
+use std::sync::Arc;
 
 use archway_config::FailurePolicy;
-use archway_runtime::{CallResult, Denial, Plugin, RequestContext, ResponseContext};
+use archway_runtime::{CallResult, Denial, Plugin, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{GatewayError, envelope};
@@ -43,29 +46,31 @@ pub enum Phase {
 
 type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 
-/// Runs one request through the pipeline to its response.
+/// Runs one request through the pipeline to its response; also returns the id of the
+/// route that matched.
 pub async fn run(
     snapshot: &Snapshot,
     upstream: &Upstream,
     limits: Option<&Store>,
     request: Request<Incoming>,
     client_ip: IpAddr,
-) -> (Response<ProxyBody>, Option<std::sync::Arc<str>>) {
+) -> (Response<ProxyBody>, Option<Arc<str>>) {
     let (parts, body) = request.into_parts();
+    let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::check(parts.uri.path()) {
         Ok(path) => path,
-        Err(why) => return (GatewayError::BadRequest.response(why), None),
+        Err(why) => return (GatewayError::BadRequest.response(unmatched(), why), None),
     };
-    let Some(matched) = snapshot.router.find(&parts.method, path) else {
+    let Some(matched) = snapshot.router().find(&parts.method, path) else {
         let msg = format!("no route for {} {path}", parts.method);
-        return (GatewayError::NotFound.response(&msg), None);
+        return (GatewayError::NotFound.response(unmatched(), &msg), None);
     };
     let route = matched.route;
     let counted = match limit::check(limits, &route, client_ip).await {
         Continue(counted) => counted,
         Break(response) => return (response, Some(route.id.clone())),
     };
-    let mut context = RequestContext {
+    let mut head = RequestHead {
         method: parts.method,
         path: path.to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -77,8 +82,11 @@ pub async fn run(
         principal: None,
         body: None,
     };
-    let mut response = match through_plugins(&route, upstream, &mut context, body).await {
-        Continue(response) | Break(response) => response,
+    let deadline = Instant::now() + route.timeout;
+    let handled = through_plugins(&route, upstream, &mut head, body, deadline);
+    let mut response = match tokio::time::timeout_at(deadline, handled).await {
+        Ok(Continue(response) | Break(response)) => response,
+        Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
     };
     if let Some(counted) = &counted {
         limit::report(response.headers_mut(), counted);
@@ -89,31 +97,36 @@ pub async fn run(
 async fn through_plugins(
     route: &Route,
     upstream: &Upstream,
-    context: &mut RequestContext,
+    head: &mut RequestHead,
     body: Incoming,
+    deadline: Instant,
 ) -> Flow<Response<ProxyBody>> {
-    let stream = read_body(route, context, body).await?;
-    authenticate(route, context)?;
-    authorize(route, context)?;
-    transform_request(route, context)?;
-    let response = dispatch(route, upstream, context, stream).await?;
-    transform_response(route, context, response)
+    let stream = read_body(route, head, body).await?;
+    authenticate(route, head).await?;
+    authorize(route, head).await?;
+    let path_replaced = transform_request(route, head).await?;
+    let response = dispatch(route, upstream, head, stream, path_replaced, deadline).await?;
+    transform_response(route, head, response).await
 }
 
 /// Enforces the body limit; buffers the body when a plugin on the route reads it.
 async fn read_body(
     route: &Route,
-    context: &mut RequestContext,
+    head: &mut RequestHead,
     body: Incoming,
 ) -> Flow<Option<Incoming>> {
-    let declared = context
+    let too_large = || {
+        route.error(
+            GatewayError::PayloadTooLarge,
+            "request body is over the route's limit",
+        )
+    };
+    let declared = head
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > route.max_body_bytes) {
-        return Break(
-            GatewayError::PayloadTooLarge.response("request body is over the route's limit"),
-        );
+        return Break(too_large());
     }
     if !route.buffers_body {
         return Continue(Some(body));
@@ -121,81 +134,72 @@ async fn read_body(
     let limit = usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX);
     match Limited::new(body, limit).collect().await {
         Ok(collected) => {
-            context.body = Some(collected.to_bytes());
+            head.body = Some(collected.to_bytes());
             Continue(None)
         }
-        Err(_) => {
-            Break(GatewayError::PayloadTooLarge.response("request body is over the route's limit"))
-        }
+        Err(_) => Break(too_large()),
     }
 }
 
-fn authenticate(route: &Route, context: &mut RequestContext) -> Flow<()> {
+async fn authenticate(route: &Route, head: &mut RequestHead) -> Flow<()> {
     for plugin in &route.authenticate {
-        if let Some(Some(principal)) = decide(
-            route,
-            Phase::Authenticate,
-            plugin,
-            plugin.authenticate(context),
-        )? {
-            context.tenant = principal.tenant.clone();
-            context.principal = Some(principal);
+        let answer = plugin.authenticate(head).await;
+        if let Some(Some(principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
+            head.tenant = principal.tenant.clone();
+            head.principal = Some(principal);
             break;
         }
     }
-    if route.config.requires_auth && context.principal.is_none() {
-        return Break(GatewayError::Unauthenticated.response("authentication required"));
+    if route.config.requires_auth && head.principal.is_none() {
+        return Break(route.error(GatewayError::Unauthenticated, "authentication required"));
     }
     Continue(())
 }
 
-fn authorize(route: &Route, context: &mut RequestContext) -> Flow<()> {
+async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
     let required = &route.config.required_permissions;
     if !required.is_empty() {
-        let Some(principal) = &context.principal else {
-            return Break(GatewayError::Unauthenticated.response("authentication required"));
+        let Some(principal) = &head.principal else {
+            return Break(route.error(GatewayError::Unauthenticated, "authentication required"));
         };
-        let has = |p: &String| principal.permissions.contains(p);
-        let allowed = if route.config.permission_check_strategy == "all" {
-            required.iter().all(has)
-        } else {
-            required.iter().any(has)
-        };
-        if !allowed {
-            return Break(GatewayError::Forbidden.response("insufficient permissions"));
+        let strategy = route.config.permission_check_strategy;
+        if !strategy.allows(required, &principal.permissions) {
+            return Break(route.error(GatewayError::Forbidden, "insufficient permissions"));
         }
     }
     for plugin in &route.authorize {
-        decide(route, Phase::Authorize, plugin, plugin.authorize(context))?;
+        let answer = plugin.authorize(head).await;
+        decide(route, Phase::Authorize, plugin, answer)?;
     }
     Continue(())
 }
 
-fn transform_request(route: &Route, context: &mut RequestContext) -> Flow<()> {
+/// Runs the request transforms; says whether one replaced the path.
+async fn transform_request(route: &Route, head: &mut RequestHead) -> Flow<bool> {
+    let mut path_replaced = false;
     for plugin in &route.transform {
-        if let Some(changes) = decide(
-            route,
-            Phase::TransformRequest,
-            plugin,
-            plugin.on_request(context),
-        )? {
-            changes.apply(context);
+        let answer = plugin.on_request(head).await;
+        if let Some(changes) = decide(route, Phase::TransformRequest, plugin, answer)? {
+            path_replaced |= changes.replaces_path();
+            changes.apply(head);
         }
     }
-    Continue(())
+    Continue(path_replaced)
 }
 
 async fn dispatch(
     route: &Route,
     upstream: &Upstream,
-    context: &mut RequestContext,
+    head: &mut RequestHead,
     stream: Option<Incoming>,
+    path_replaced: bool,
+    deadline: Instant,
 ) -> Flow<Response<ProxyBody>> {
     match &route.dispatch {
         Dispatch::Handler(plugin) => {
-            let Some(answer) = decide(route, Phase::Dispatch, plugin, plugin.handle(context))?
-            else {
-                return Break(GatewayError::Internal.response("handler skipped after failure"));
+            let answer = plugin.handle(head).await;
+            let Some(answer) = decide(route, Phase::Dispatch, plugin, answer)? else {
+                return Break(route.error(GatewayError::Internal, "handler skipped after failure"));
             };
             let mut response = Response::new(full(answer.body));
             *response.status_mut() = answer.status;
@@ -203,14 +207,19 @@ async fn dispatch(
             Continue(response)
         }
         Dispatch::Upstream { authority } => {
-            let upstream_path = route.target.path(&context.path, &context.params);
+            // A transform's new path replaces the one `target_url` would make.
+            let upstream_path = if path_replaced {
+                head.path.clone()
+            } else {
+                route.target.path(&head.path, &head.params)
+            };
             // Response transforms may read the request headers, so keep them when any run.
             let mut headers = if route.transform.is_empty() {
-                std::mem::take(&mut context.headers)
+                std::mem::take(&mut head.headers)
             } else {
-                context.headers.clone()
+                head.headers.clone()
             };
-            let body = match (context.body.clone(), stream) {
+            let body = match (head.body.clone(), stream) {
                 (Some(buffered), _) => {
                     headers.remove(header::CONTENT_LENGTH);
                     Either::Right(Full::new(buffered))
@@ -221,51 +230,50 @@ async fn dispatch(
                 }
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
-            let request = match upstream::request(context, authority, &upstream_path, headers, body)
-            {
-                Ok(request) => request,
-                Err(error) => return Break(error.response("cannot build the upstream request")),
+            let sent = match upstream::request(head, authority, &upstream_path, headers, body) {
+                Ok(request) => {
+                    upstream
+                        .send(request, deadline.saturating_duration_since(Instant::now()))
+                        .await
+                }
+                Err(error) => Err(error),
             };
-            match upstream.send(request, route.timeout).await {
+            match sent {
                 Ok(response) => Continue(response.map(Either::Left)),
-                Err(error) => Break(error.response(upstream_message(error))),
+                Err(error) => {
+                    tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream request failed");
+                    Break(route.error(error.gateway_error(), error.client_message()))
+                }
             }
         }
     }
 }
 
-fn upstream_message(error: GatewayError) -> &'static str {
-    match error {
-        GatewayError::Timeout => "upstream timed out",
-        _ => "upstream unavailable",
-    }
-}
-
-fn transform_response(
+async fn transform_response(
     route: &Route,
-    context: &mut RequestContext,
+    head: &mut RequestHead,
     response: Response<ProxyBody>,
 ) -> Flow<Response<ProxyBody>> {
     if route.transform.is_empty() {
         return Continue(response);
     }
     let (mut parts, mut body) = response.into_parts();
-    let mut head = ResponseContext {
+    let mut response_head = ResponseHead {
         status: parts.status,
         headers: std::mem::take(&mut parts.headers),
     };
     for plugin in route.transform.iter().rev() {
-        let result = plugin.on_response(context, &mut head);
-        if let Some(mut changes) = decide(route, Phase::TransformResponse, plugin, result)? {
-            changes.apply_head(&mut head);
+        let answer = plugin.on_response(head, &mut response_head).await;
+        if let Some(mut changes) = decide(route, Phase::TransformResponse, plugin, answer)? {
+            changes.apply_head(&mut response_head);
             if let Some(new_body) = changes.body.take() {
-                head.headers.remove(header::CONTENT_LENGTH);
+                response_head.headers.remove(header::CONTENT_LENGTH);
                 body = full(new_body);
             }
         }
     }
-    parts.status = head.status;
-    parts.headers = head.headers;
+    parts.status = response_head.status;
+    parts.headers = response_head.headers;
     Continue(Response::from_parts(parts, body))
 }
 
@@ -279,7 +287,7 @@ fn decide<T>(
 ) -> Flow<Option<T>> {
     match result {
         Ok(Ok(value)) => Continue(Some(value)),
-        Ok(Err(denial)) => Break(denial_response(denial)),
+        Ok(Err(denial)) => Break(denial_response(route, denial)),
         Err(error) => {
             tracing::error!(
                 target: "archway.plugin",
@@ -288,18 +296,19 @@ fn decide<T>(
             match route.config.plugin_failure {
                 FailurePolicy::Skip => Continue(None),
                 FailurePolicy::Closed => {
-                    Break(GatewayError::Internal.response("a plugin on this route failed"))
+                    Break(route.error(GatewayError::Internal, "a plugin on this route failed"))
                 }
             }
         }
     }
 }
 
-/// A deny as the client sees it: the plugin's own body, or the gateway envelope.
-fn denial_response(denial: Denial) -> Response<ProxyBody> {
+/// A deny as the client sees it: the plugin's own body, or the route's error envelope.
+fn denial_response(route: &Route, denial: Denial) -> Response<ProxyBody> {
     let mut response = if denial.body.is_empty() {
-        let code = GatewayError::for_status(denial.status).code();
-        envelope(denial.status, code, &denial.message)
+        let format = route.config.error_format;
+        let code = GatewayError::for_status(denial.status).code(format);
+        envelope(format, denial.status, code, &denial.message)
     } else {
         let mut response = Response::new(full(denial.body));
         *response.status_mut() = denial.status;

@@ -1,13 +1,16 @@
 //! A route compiled for serving: its config, its plugins resolved and role-checked, its
 //! upstream, and how its path maps onto the upstream's.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use archway_config::{Config, RouteConfig};
 use archway_runtime::{LoadError, Plugin, Role};
 use http::uri::Authority;
+
+use crate::body::ProxyBody;
+use crate::error::GatewayError;
+use crate::snapshot::Plugins;
 
 /// Where a route's requests go.
 #[derive(Debug)]
@@ -86,12 +89,11 @@ pub enum RouteError {
 }
 
 impl Route {
-    /// Resolves a route's plugins and service.
+    /// Resolves a route's plugins and service; `config` holds the services and limits.
     pub fn build(
         config: &Config,
         route: &RouteConfig,
-        plugins: &HashMap<String, Arc<Plugin>>,
-        max_body_bytes: u64,
+        plugins: &Plugins,
     ) -> Result<Self, RouteError> {
         let resolve = |names: &[String], role: Role| -> Result<Vec<Arc<Plugin>>, RouteError> {
             names
@@ -130,19 +132,17 @@ impl Route {
                 }
             }
         };
-        let reads_body = |name: &String| config.plugin(name).is_some_and(|p| p.read_body);
         let buffers_body = matches!(dispatch, Dispatch::Handler(_))
-            || route
-                .authenticate
+            || authenticate
                 .iter()
-                .chain(&route.authorize)
-                .chain(&route.transform)
-                .any(reads_body);
+                .chain(&authorize)
+                .chain(&transform)
+                .any(|plugin| plugin.settings().read_body);
         Ok(Self {
             id: Arc::from(route.id.as_str()),
             target: Target::parse(&route.target_url),
             timeout: Duration::from_secs(route.timeout_seconds),
-            max_body_bytes: route.max_body_bytes.unwrap_or(max_body_bytes),
+            max_body_bytes: route.max_body_bytes.unwrap_or(config.server.max_body_bytes),
             buffers_body,
             authenticate,
             authorize,
@@ -150,6 +150,11 @@ impl Route {
             dispatch,
             config: route.clone(),
         })
+    }
+
+    /// The gateway's own error response on this route, in its error format.
+    pub fn error(&self, error: GatewayError, message: &str) -> http::Response<ProxyBody> {
+        error.response(self.config.error_format, message)
     }
 }
 

@@ -49,6 +49,11 @@ impl Proxy {
         self.snapshot.store(Arc::new(snapshot));
     }
 
+    /// The snapshot serving now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
     /// Serves connections from `listener` until `shutdown` completes, then waits up to
     /// `grace` for requests in flight.
     pub async fn serve(

@@ -1,35 +1,96 @@
-//! One immutable routing snapshot: what a request sees from start to end, even if a
-//! reload swaps in a new one meanwhile.
+//! One immutable snapshot: the routes, the plugins they run and the config they came
+//! from — what a request sees from start to end, even if a reload swaps in a new one
+//! meanwhile. [`Snapshot::build`] is the one builder: start-up, a file reload and a store
+//! change all call it and swap the result in whole.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use archway_config::Config;
+use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
 use archway_runtime::Plugin;
 
 use crate::route::{Route, RouteError};
 use crate::router::Router;
 
+/// The loaded plugins a snapshot serves with, by name.
+pub type Plugins = HashMap<String, Arc<Plugin>>;
+
+/// Services and routes managed through the admin API, as last read from the store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Managed {
+    /// Managed services.
+    pub services: Vec<ServiceConfig>,
+    /// Managed routes.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Why a snapshot could not be built; the caller keeps serving the one it has.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The managed routes and services do not fit the file config.
+    #[error("managed routes do not fit the file config: {0}")]
+    Managed(#[source] ConfigError),
+    /// A route cannot be served (missing plugin or role, bad service, conflict).
+    #[error("cannot build the routing table: {0}")]
+    Route(#[from] RouteError),
+}
+
 /// Routes with their plugins, ready to serve.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The routing table.
-    pub router: Router,
+    config: Arc<Config>,
+    managed: Arc<Managed>,
+    plugins: Arc<Plugins>,
+    router: Router,
 }
 
 impl Snapshot {
-    /// Builds the snapshot from a config and its loaded plugins.
+    /// Builds the snapshot for a file config, the managed records and the plugins
+    /// loaded for that config.
     pub fn build(
-        config: &Config,
-        plugins: &HashMap<String, Arc<Plugin>>,
-    ) -> Result<Self, RouteError> {
-        let routes = config
+        config: Arc<Config>,
+        managed: Arc<Managed>,
+        plugins: Arc<Plugins>,
+    ) -> Result<Self, SnapshotError> {
+        let merged = if *managed == Managed::default() {
+            None
+        } else {
+            let merged = config
+                .with_managed(managed.services.clone(), managed.routes.clone())
+                .map_err(SnapshotError::Managed)?;
+            Some(merged)
+        };
+        let view = merged.as_ref().unwrap_or(&config);
+        let routes = view
             .routes
             .iter()
-            .map(|route| Route::build(config, route, plugins, config.server.max_body_bytes))
+            .map(|route| Route::build(view, route, &plugins))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             router: Router::new(routes)?,
+            config,
+            managed,
+            plugins,
         })
+    }
+
+    /// The file config it was built from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The managed records it was built with.
+    pub fn managed(&self) -> &Arc<Managed> {
+        &self.managed
+    }
+
+    /// The plugins it serves with.
+    pub fn plugins(&self) -> &Arc<Plugins> {
+        &self.plugins
+    }
+
+    /// The routing table.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 }

@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use archway_runtime::RequestContext;
+use std::time::Duration;
+
+use archway_runtime::{HOP_BY_HOP, RequestHead};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
@@ -16,16 +18,69 @@ use hyper_util::rt::TokioExecutor;
 use crate::body::UpstreamBody;
 use crate::error::GatewayError;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// Why an upstream call failed, with its cause; says whether the request may have
+/// reached the upstream (retries must not re-send one that may have).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The request could not be made from the route's path and query.
+    #[error("cannot build the upstream request for {authority}: {reason}")]
+    InvalidRequest {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No connection could be made; nothing was sent.
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// The client's error.
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The connection failed after the request may have been sent.
+    #[error("upstream {authority} failed: {source}")]
+    Failed {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// The client's error.
+        source: hyper_util::client::legacy::Error,
+    },
+    /// No response head within the timeout.
+    #[error("upstream {authority} did not answer within {timeout:?}")]
+    Timeout {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// The timeout.
+        timeout: Duration,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the upstream may have received the request (so re-sending it could
+    /// repeat its effect).
+    pub fn may_have_reached_upstream(&self) -> bool {
+        matches!(self, Self::Failed { .. } | Self::Timeout { .. })
+    }
+
+    /// What the client is told.
+    pub fn gateway_error(&self) -> GatewayError {
+        match self {
+            Self::InvalidRequest { .. } => GatewayError::BadRequest,
+            Self::Connect { .. } | Self::Failed { .. } => GatewayError::BadUpstream,
+            Self::Timeout { .. } => GatewayError::Timeout,
+        }
+    }
+
+    /// The client's message: what happened, without internals.
+    pub fn client_message(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "the request cannot be forwarded",
+            Self::Connect { .. } | Self::Failed { .. } => "upstream unavailable",
+            Self::Timeout { .. } => "upstream timed out",
+        }
+    }
+}
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -53,14 +108,19 @@ impl Upstream {
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,
-        timeout: std::time::Duration,
-    ) -> Result<Response<Incoming>, GatewayError> {
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let authority = request
+            .uri()
+            .authority()
+            .cloned()
+            .expect("upstream requests are built with an authority");
         match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(GatewayError::Timeout),
-            Ok(Err(error)) => {
-                tracing::warn!(target: "archway.upstream", %error, "upstream request failed");
-                Err(GatewayError::BadUpstream)
+            Err(_) => Err(UpstreamError::Timeout { authority, timeout }),
+            Ok(Err(source)) if source.is_connect() => {
+                Err(UpstreamError::Connect { authority, source })
             }
+            Ok(Err(source)) => Err(UpstreamError::Failed { authority, source }),
             Ok(Ok(mut response)) => {
                 // The client's connection has its own protocol version; the upstream's is not its business.
                 *response.version_mut() = http::Version::default();
@@ -71,30 +131,34 @@ impl Upstream {
     }
 }
 
-/// The upstream request for a request context: method, rewritten path, forwarded headers.
+/// The upstream request for a request head: method, rewritten path, forwarded headers.
 pub fn request(
-    context: &mut RequestContext,
+    head: &RequestHead,
     authority: &Authority,
     upstream_path: &str,
     headers: HeaderMap,
     body: UpstreamBody,
-) -> Result<Request<UpstreamBody>, GatewayError> {
-    let path_and_query = match &context.query {
+) -> Result<Request<UpstreamBody>, UpstreamError> {
+    let invalid = |reason: &str| UpstreamError::InvalidRequest {
+        authority: authority.clone(),
+        reason: reason.to_owned(),
+    };
+    let path_and_query = match &head.query {
         Some(query) => PathAndQuery::try_from(format!("{upstream_path}?{query}")),
         None => PathAndQuery::try_from(upstream_path),
     }
-    .map_err(|_| GatewayError::BadRequest)?;
+    .map_err(|_| invalid("the path or query is not valid"))?;
     let uri = Uri::builder()
         .scheme(Scheme::HTTP)
         .authority(authority.clone())
         .path_and_query(path_and_query)
         .build()
-        .map_err(|_| GatewayError::BadRequest)?;
+        .map_err(|_| invalid("the URI is not valid"))?;
     let mut request = Request::new(body);
-    *request.method_mut() = context.method.clone();
+    *request.method_mut() = head.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    forwarded_headers(request.headers_mut(), context.client_ip);
+    forwarded_headers(request.headers_mut(), head.client_ip);
     Ok(request)
 }
 

@@ -1,13 +1,22 @@
 //! The one place the host calls `wasmtime::component::bindgen!`, for the `gateway` world
-//! (every import, every role). The request and response heads map onto host types that
-//! the store lends to the guest for the length of one call.
+//! (every import, every role). Role calls are async so a guest waiting on host I/O yields
+//! its worker; imports that wait on I/O are async host functions, while the cheap ones
+//! (the request and response heads, `log`, `metrics`) stay synchronous and cost no future.
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "gateway",
+    imports: {
+        "archway:plugin/kv": async,
+        "archway:plugin/streams": async,
+        "archway:plugin/upstream": async,
+        "archway:plugin/jwt": async,
+        "archway:plugin/admin": async,
+    },
+    exports: { default: async },
     with: {
-        "archway:plugin/types.request-head": crate::context::RequestContext,
-        "archway:plugin/types.response-head": crate::context::ResponseContext,
+        "archway:plugin/types.request-head": crate::head::RequestHead,
+        "archway:plugin/types.response-head": crate::head::ResponseHead,
     },
 });
 

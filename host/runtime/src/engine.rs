@@ -1,14 +1,14 @@
-//! The shared wasmtime engine: pooling allocator, epoch deadlines driven by a ticker
-//! thread, the base linker every plugin starts from, and two compile caches keyed by the
-//! component's content hash: in memory (so reloading an unchanged file costs nothing)
-//! and, optionally, wasmtime's on-disk cache (so a restart costs no recompilation).
+//! The shared wasmtime engine: async support (every plugin call runs on a fiber whose
+//! stack comes from the pooling allocator), epoch ticks driven by a ticker thread, the
+//! base linker every plugin starts from, and two compile caches keyed by the component's
+//! content hash: in memory (so reloading an unchanged file costs nothing) and,
+//! optionally, wasmtime's on-disk cache (so a restart costs no recompilation).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -17,19 +17,16 @@ use wasmtime::{
 };
 
 use crate::bindings::types;
-use crate::bridge::StoreBridge;
+use crate::deadline::EPOCH_TICK;
 use crate::host::HostState;
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
-
-/// How often the epoch advances: the granularity of call deadlines.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// The plugin runtime: one per gateway process, shared by every plugin.
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) base_linker: Linker<HostState>,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
-    pub(crate) store: Option<Arc<StoreBridge>>,
+    pub(crate) store: Option<archway_store::Store>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -73,7 +70,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
 
         let mut base_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut base_linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut base_linker)
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
         types::add_to_linker::<_, HasSelf<HostState>>(&mut base_linker, |s| s)
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
@@ -101,13 +98,28 @@ impl Runtime {
         })
     }
 
-    /// Compiles a component whose [`Runtime::content_hash`] is `hash`, or returns the one
-    /// already compiled from identical bytes.
-    pub(crate) fn compile(&self, bytes: &[u8], hash: [u8; 32]) -> wasmtime::Result<Component> {
+    /// Gives plugins granted `kv` or `streams` this store; without one their calls fail
+    /// with `unavailable`.
+    pub fn with_store(mut self, store: archway_store::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Compiles a component whose [`Runtime::content_hash`] is `hash` on a blocking
+    /// thread (compiling takes a while), or returns the one already compiled from
+    /// identical bytes.
+    pub(crate) async fn compile(
+        &self,
+        bytes: &[u8],
+        hash: [u8; 32],
+    ) -> wasmtime::Result<Component> {
         if let Some(component) = self.compiled.lock().expect("compile cache lock").get(&hash) {
             return Ok(component.clone());
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let (engine, bytes) = (self.engine.clone(), bytes.to_vec());
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, bytes))
+            .await
+            .map_err(|e| wasmtime::format_err!("the compiler thread failed: {e}"))??;
         self.compiled
             .lock()
             .expect("compile cache lock")

@@ -61,9 +61,9 @@ pub enum LoadError {
         /// wasmtime's reason.
         reason: String,
     },
-    /// The component does not export `archway:plugin/lifecycle`.
+    /// The component exports neither `archway:plugin/lifecycle` nor any role.
     #[error(
-        "plugin {plugin} is not an archway plugin: it does not export archway:plugin/lifecycle@0.1.0"
+        "plugin {plugin} is not an archway plugin: it exports no archway:plugin@0.1.0 role and no lifecycle"
     )]
     NotAPlugin {
         /// The plugin's name.
@@ -92,7 +92,7 @@ pub enum LoadError {
 /// A call into a plugin that broke: the route's failure policy decides what the client sees.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    /// The call ran past its CPU deadline.
+    /// The guest's own execution ran past its CPU budget.
     #[error("plugin {plugin} exceeded its {timeout_ms} ms deadline")]
     Timeout {
         /// The plugin's name.
@@ -100,7 +100,15 @@ pub enum PluginError {
         /// The deadline.
         timeout_ms: u64,
     },
-    /// The guest trapped (panic, unreachable, out of memory).
+    /// The guest tried to grow its linear memory past its cap.
+    #[error("plugin {plugin} exceeded its {memory_mb} MiB memory cap")]
+    MemoryLimit {
+        /// The plugin's name.
+        plugin: String,
+        /// The cap.
+        memory_mb: u64,
+    },
+    /// The guest trapped (panic, unreachable, ...).
     #[error("plugin {plugin} trapped: {reason}")]
     Trap {
         /// The plugin's name.

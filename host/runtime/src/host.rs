@@ -4,57 +4,100 @@
 
 use std::sync::Arc;
 
+use archway_store::Store;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Principal;
 use crate::bindings::{log, types};
-use crate::bridge::StoreBridge;
-use crate::context::{RequestContext, ResponseContext, header_pairs, header_text};
+use crate::head::{RequestHead, ResponseHead, header_pairs, header_text};
 
 /// What one instance's store holds. The request and response in flight are lent to the
 /// instance by swapping them into these slots for one call, which costs no allocation;
 /// every handle the guest holds during that call refers to them.
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
-    pub(crate) request: RequestContext,
-    pub(crate) response: ResponseContext,
-    pub(crate) store: Option<Arc<StoreBridge>>,
+    pub(crate) request: RequestHead,
+    pub(crate) response: ResponseHead,
+    pub(crate) store: Option<Store>,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) memory: MemoryCap,
     wasi: WasiCtx,
 }
 
+/// The linear-memory cap of one instance. A growth past it traps, and the cap remembers
+/// that it was the cause, so the failure is reported as the memory cap, not a crash.
+pub(crate) struct MemoryCap {
+    limits: StoreLimits,
+    pub(crate) exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.exceeded = true;
+        }
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 impl HostState {
-    /// A sandbox with no files, no environment, no sockets and no stdio, and a memory cap.
-    pub(crate) fn new(
-        plugin: Arc<str>,
-        memory_bytes: usize,
-        store: Option<Arc<StoreBridge>>,
-    ) -> Self {
+    /// A sandbox with no files, no environment, no sockets and stdio that goes nowhere,
+    /// and a memory cap.
+    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize, store: Option<Store>) -> Self {
         Self {
             plugin,
             store,
-            request: RequestContext::default(),
-            response: ResponseContext::default(),
+            request: RequestHead::default(),
+            response: ResponseHead::default(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory: MemoryCap {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                exceeded: false,
+            },
             wasi: WasiCtx::builder().build(),
         }
     }
 
     /// The request lent for this call. The host only ever hands out borrows of it, and
     /// the component model keeps a borrow from outliving the call.
-    fn request(&self, _head: &Resource<RequestContext>) -> &RequestContext {
+    fn request(&self, _head: &Resource<RequestHead>) -> &RequestHead {
         &self.request
     }
 
     /// The response lent for this call, borrowed like the request.
-    fn response(&self, _head: &Resource<ResponseContext>) -> &ResponseContext {
+    fn response(&self, _head: &Resource<ResponseHead>) -> &ResponseHead {
         &self.response
     }
 }
@@ -69,35 +112,35 @@ impl WasiView for HostState {
 }
 
 impl types::HostRequestHead for HostState {
-    fn method(&mut self, head: Resource<RequestContext>) -> String {
+    fn method(&mut self, head: Resource<RequestHead>) -> String {
         self.request(&head).method.as_str().to_owned()
     }
 
-    fn path(&mut self, head: Resource<RequestContext>) -> String {
+    fn path(&mut self, head: Resource<RequestHead>) -> String {
         self.request(&head).path.clone()
     }
 
-    fn query(&mut self, head: Resource<RequestContext>) -> Option<String> {
+    fn query(&mut self, head: Resource<RequestHead>) -> Option<String> {
         self.request(&head).query.clone()
     }
 
-    fn header(&mut self, head: Resource<RequestContext>, name: String) -> Option<String> {
+    fn header(&mut self, head: Resource<RequestHead>, name: String) -> Option<String> {
         header_text(&self.request(&head).headers, &name)
     }
 
-    fn headers(&mut self, head: Resource<RequestContext>) -> Vec<types::Header> {
+    fn headers(&mut self, head: Resource<RequestHead>) -> Vec<types::Header> {
         header_pairs(&self.request(&head).headers)
     }
 
-    fn client_ip(&mut self, head: Resource<RequestContext>) -> String {
+    fn client_ip(&mut self, head: Resource<RequestHead>) -> String {
         self.request(&head).client_ip.to_string()
     }
 
-    fn route_id(&mut self, head: Resource<RequestContext>) -> String {
+    fn route_id(&mut self, head: Resource<RequestHead>) -> String {
         self.request(&head).route_id.to_string()
     }
 
-    fn param(&mut self, head: Resource<RequestContext>, name: String) -> Option<String> {
+    fn param(&mut self, head: Resource<RequestHead>, name: String) -> Option<String> {
         let params = &self.request(&head).params;
         params
             .iter()
@@ -105,37 +148,37 @@ impl types::HostRequestHead for HostState {
             .map(|(_, v)| v.clone())
     }
 
-    fn tenant(&mut self, head: Resource<RequestContext>) -> Option<String> {
+    fn tenant(&mut self, head: Resource<RequestHead>) -> Option<String> {
         self.request(&head).tenant.clone()
     }
 
-    fn principal(&mut self, head: Resource<RequestContext>) -> Option<Principal> {
+    fn principal(&mut self, head: Resource<RequestHead>) -> Option<Principal> {
         self.request(&head).principal.clone()
     }
 
-    fn body(&mut self, head: Resource<RequestContext>) -> Option<Vec<u8>> {
+    fn body(&mut self, head: Resource<RequestHead>) -> Option<Vec<u8>> {
         self.request(&head).body.as_ref().map(|b| b.to_vec())
     }
 
-    fn drop(&mut self, _head: Resource<RequestContext>) -> wasmtime::Result<()> {
+    fn drop(&mut self, _head: Resource<RequestHead>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
 
 impl types::HostResponseHead for HostState {
-    fn status(&mut self, head: Resource<ResponseContext>) -> u16 {
+    fn status(&mut self, head: Resource<ResponseHead>) -> u16 {
         self.response(&head).status.as_u16()
     }
 
-    fn header(&mut self, head: Resource<ResponseContext>, name: String) -> Option<String> {
+    fn header(&mut self, head: Resource<ResponseHead>, name: String) -> Option<String> {
         header_text(&self.response(&head).headers, &name)
     }
 
-    fn headers(&mut self, head: Resource<ResponseContext>) -> Vec<types::Header> {
+    fn headers(&mut self, head: Resource<ResponseHead>) -> Vec<types::Header> {
         header_pairs(&self.response(&head).headers)
     }
 
-    fn drop(&mut self, _head: Resource<ResponseContext>) -> wasmtime::Result<()> {
+    fn drop(&mut self, _head: Resource<ResponseHead>) -> wasmtime::Result<()> {
         Ok(())
     }
 }

@@ -31,21 +31,11 @@ impl HostState {
         Ok(format!("{}{name}", self.namespace()))
     }
 
-    /// Runs one store operation for the guest.
-    fn run<T, F>(&self, operation: impl FnOnce(Store) -> F) -> GuestResult<T>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let Some(bridge) = &self.store else {
-            return Err(kv::StoreError::Unavailable(
-                "this gateway process has no store".to_owned(),
-            ));
-        };
-        bridge
-            .wait(operation)
-            .and_then(|outcome| outcome)
-            .map_err(guest_error)
+    /// The store, or `unavailable` when this gateway process has none.
+    fn data(&self) -> GuestResult<&Store> {
+        self.store.as_ref().ok_or_else(|| {
+            kv::StoreError::Unavailable("this gateway process has no store".to_owned())
+        })
     }
 }
 
@@ -67,46 +57,54 @@ fn escape(segment: &str) -> String {
 }
 
 impl kv::Host for HostState {
-    fn get(&mut self, key: String) -> GuestResult<Option<Vec<u8>>> {
+    async fn get(&mut self, key: String) -> GuestResult<Option<Vec<u8>>> {
         let key = self.scoped(&key)?;
-        self.run(|store| async move { store.get(&key).await })
+        self.data()?.get(&key).await.map_err(guest_error)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> GuestResult<()> {
+    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> GuestResult<()> {
         let ttl = ttl_ms.map(Duration::from_millis);
         let key = self.scoped(&key)?;
-        self.run(|store| async move { store.set(&key, &value, ttl).await })
+        self.data()?
+            .set(&key, &value, ttl)
+            .await
+            .map_err(guest_error)
     }
 
-    fn delete(&mut self, key: String) -> GuestResult<bool> {
+    async fn delete(&mut self, key: String) -> GuestResult<bool> {
         let key = self.scoped(&key)?;
-        self.run(|store| async move { store.delete(&key).await })
+        self.data()?.delete(&key).await.map_err(guest_error)
     }
 
-    fn incr(&mut self, key: String, delta: i64) -> GuestResult<i64> {
+    async fn incr(&mut self, key: String, delta: i64) -> GuestResult<i64> {
         let key = self.scoped(&key)?;
-        self.run(|store| async move { store.increment(&key, delta).await })
+        self.data()?
+            .increment(&key, delta)
+            .await
+            .map_err(guest_error)
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &mut self,
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> GuestResult<bool> {
         let key = self.scoped(&key)?;
-        self.run(|store| async move {
-            store
-                .compare_and_swap(&key, expected.as_deref(), Some(&value))
-                .await
-        })
+        self.data()?
+            .compare_and_swap(&key, expected.as_deref(), Some(&value))
+            .await
+            .map_err(guest_error)
     }
 
-    fn scan(&mut self, prefix: String, limit: u32) -> GuestResult<Vec<(String, Vec<u8>)>> {
+    async fn scan(&mut self, prefix: String, limit: u32) -> GuestResult<Vec<(String, Vec<u8>)>> {
         let namespace = self.namespace();
         let scope = format!("{namespace}{prefix}");
-        let found =
-            self.run(|store| async move { store.scan_prefix(&scope, limit as usize).await })?;
+        let found = self
+            .data()?
+            .scan_prefix(&scope, limit as usize)
+            .await
+            .map_err(guest_error)?;
         Ok(found
             .into_iter()
             .map(|(key, value)| (key[namespace.len()..].to_owned(), value))
@@ -115,14 +113,18 @@ impl kv::Host for HostState {
 }
 
 impl streams::Host for HostState {
-    fn append(&mut self, name: String, fields: Vec<(String, String)>) -> GuestResult<String> {
+    async fn append(&mut self, name: String, fields: Vec<(String, String)>) -> GuestResult<String> {
         let payload = serde_json::to_vec(&fields).expect("string pairs always serialise");
         let stream = self.scoped(&name)?;
-        let id = self.run(|store| async move { store.append(&stream, &payload).await })?;
+        let id = self
+            .data()?
+            .append(&stream, &payload)
+            .await
+            .map_err(guest_error)?;
         Ok(id.to_string())
     }
 
-    fn range(
+    async fn range(
         &mut self,
         name: String,
         start_ms: u64,
@@ -130,13 +132,15 @@ impl streams::Host for HostState {
         limit: u32,
     ) -> GuestResult<Vec<streams::Entry>> {
         let stream = self.scoped(&name)?;
-        let entries = self.run(|store| async move {
-            store.range(&stream, start_ms, end_ms, limit as usize).await
-        })?;
+        let entries = self
+            .data()?
+            .range(&stream, start_ms, end_ms, limit as usize)
+            .await
+            .map_err(guest_error)?;
         Ok(entries.into_iter().map(guest_entry).collect())
     }
 
-    fn read_after(
+    async fn read_after(
         &mut self,
         name: String,
         after_id: String,
@@ -150,7 +154,10 @@ impl streams::Host for HostState {
         };
         let stream = self.scoped(&name)?;
         let entries = self
-            .run(|store| async move { store.read_after(&stream, after, limit as usize).await })?;
+            .data()?
+            .read_after(&stream, after, limit as usize)
+            .await
+            .map_err(guest_error)?;
         Ok(entries.into_iter().map(guest_entry).collect())
     }
 }

@@ -2,7 +2,7 @@
 //! limits, then turned into host types, so nothing malformed reaches the proxy.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
 use crate::bindings::types::{Deny, Header, RequestEdit, Response, ResponseEdit};
@@ -16,17 +16,22 @@ const MAX_NAME_BYTES: usize = 256;
 const MAX_NAMES: usize = 256;
 const MAX_CLAIMS_BYTES: usize = 64 * 1024;
 
-/// Headers whose values the host owns: framing and connection management.
-const HOST_OWNED: [&str; 8] = [
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that describe one connection, never forwarded (RFC 9110 7.6.1).
+pub const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// Whether the host owns a header's value (framing and connection management), so no
+/// plugin may set or remove it.
+fn host_owned(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH || HOP_BY_HOP.contains(name)
+}
 
 /// A plugin's refusal, validated: what the client gets instead of the upstream's answer.
 #[derive(Debug)]
@@ -74,8 +79,14 @@ pub struct ResponseChanges {
 }
 
 impl RequestChanges {
+    /// Whether the changes replace the path, which then goes upstream as it is (the
+    /// route's `target_url` no longer applies).
+    pub fn replaces_path(&self) -> bool {
+        self.path.is_some()
+    }
+
     /// Applies the changes to the request in flight.
-    pub fn apply(self, request: &mut crate::RequestContext) {
+    pub fn apply(self, request: &mut crate::RequestHead) {
         apply_headers(&mut request.headers, self.remove_headers, self.set_headers);
         if let Some(path) = self.path {
             request.path = path;
@@ -91,7 +102,7 @@ impl RequestChanges {
 
 impl ResponseChanges {
     /// Applies the header and status changes; the caller takes `body`.
-    pub fn apply_head(&mut self, response: &mut crate::ResponseContext) {
+    pub fn apply_head(&mut self, response: &mut crate::ResponseHead) {
         if let Some(status) = self.status {
             response.status = status;
         }
@@ -238,7 +249,7 @@ impl Checker<'_> {
     fn name(&self, what: &'static str, name: &str) -> Result<HeaderName, PluginError> {
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| self.invalid(what, format!("header name {name:?} is not valid")))?;
-        if HOST_OWNED.contains(&header.as_str()) {
+        if host_owned(&header) {
             return Err(self.invalid(what, format!("header {header} is managed by the gateway")));
         }
         Ok(header)

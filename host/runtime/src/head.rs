@@ -1,5 +1,7 @@
-//! The request and response as the host holds them while plugins look at them. Plugins
-//! read fields through resource handles, so nothing is copied until a plugin asks.
+//! The request and response as plugins see them: the WIT `request-head` and
+//! `response-head`. The proxy keeps its own request state and lends these narrow views
+//! to plugins; a plugin reads fields through resource handles, so nothing is copied
+//! until it asks.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use crate::Principal;
 
 /// Everything a plugin may ask about the request in flight.
 #[derive(Debug)]
-pub struct RequestContext {
+pub struct RequestHead {
     /// The request method.
     pub method: Method,
     /// The normalised path, without the query.
@@ -34,7 +36,7 @@ pub struct RequestContext {
     pub body: Option<Bytes>,
 }
 
-impl Default for RequestContext {
+impl Default for RequestHead {
     fn default() -> Self {
         Self {
             method: Method::GET,
@@ -53,7 +55,7 @@ impl Default for RequestContext {
 
 /// The response head a transform sees on the way back.
 #[derive(Debug, Default)]
-pub struct ResponseContext {
+pub struct ResponseHead {
     /// The status code.
     pub status: StatusCode,
     /// The response headers.

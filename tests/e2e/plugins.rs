@@ -1,0 +1,474 @@
+//! What plugins do to a request and its response, as the upstream and the client see it:
+//! request and response edits, the body a plugin reads, permission strategies, a deny's
+//! own body, and instance state across requests. The `edits` fixture does what its
+//! config says; the example upstream echoes what reached it.
+
+use std::net::SocketAddr;
+
+use archway_tests::artifacts::{EDITS, HELLO_AUTH};
+use archway_tests::{get, send, upstream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const NO_ACCESS_LOG: &str = "[log]\naccess_log = false\n";
+
+/// What the `edits` fixture's `body_header` says when it was given no body.
+const NO_BODY: &str = "(none)";
+
+/// An upstream that answers every request with exactly the body it received, where the
+/// example upstream only counts the bytes.
+async fn body_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind body upstream");
+    let addr = listener.local_addr().expect("body upstream address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let echo = service_fn(|request: http::Request<Incoming>| async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>(http::Response::new(Full::new(body)))
+                });
+                // A client hanging up mid-request is normal; there is nobody to tell.
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), echo)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The `content-length` the client got, as a number.
+fn content_length(reply: &archway_tests::Reply) -> usize {
+    reply
+        .header("content-length")
+        .expect("a content-length header")
+        .parse()
+        .expect("a numeric content-length")
+}
+
+#[tokio::test]
+async fn request_edits_reach_the_upstream() {
+    let raw = body_upstream().await;
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "rewrite"
+        path = "{EDITS}"
+        [plugins.config.request]
+        set_headers = {{ "x-added" = "yes", "x-replaced" = "new" }}
+        remove_headers = ["x-drop-me"]
+        path = "/edited/path"
+        query = "edited=1"
+        body = "an edited body"
+
+        [[plugins]]
+        name = "drop-query"
+        path = "{EDITS}"
+        [plugins.config.request]
+        query = ""
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[services]]
+        name = "raw"
+        url = "http://{raw}"
+
+        [[routes]]
+        id = "edit"
+        service_name = "echo"
+        path_pattern = "/edit/*"
+        target_url = "/target/*"        # the transform's new path replaces this rewrite
+        requires_auth = false
+        transform = ["rewrite"]
+
+        [[routes]]
+        id = "edit-raw"
+        service_name = "raw"
+        path_pattern = "/edit-raw/*"
+        requires_auth = false
+        transform = ["rewrite"]
+
+        [[routes]]
+        id = "no-query"
+        service_name = "echo"
+        path_pattern = "/no-query/*"
+        requires_auth = false
+        transform = ["drop-query"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let headers = [
+        ("x-drop-me", "secret"),
+        ("x-replaced", "old"),
+        ("x-kept", "1"),
+    ];
+
+    let reply = send(
+        gateway.addr(),
+        "POST",
+        "/edit/original?orig=1",
+        &headers,
+        "original",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let echo = reply.json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/edited/path", "{echo}");
+    assert_eq!(echo["query"], "edited=1", "{echo}");
+    let seen = &echo["headers"];
+    assert_eq!(seen["x-added"], "yes", "{echo}");
+    assert_eq!(
+        seen["x-replaced"], "new",
+        "set replaces, not appends: {echo}"
+    );
+    assert_eq!(seen["x-kept"], "1", "{echo}");
+    assert!(seen.get("x-drop-me").is_none(), "{echo}");
+    assert_eq!(echo["body_bytes"], "an edited body".len(), "{echo}");
+    assert_eq!(
+        seen["content-length"],
+        "an edited body".len().to_string(),
+        "the framing follows the new body: {echo}"
+    );
+
+    let reply = send(gateway.addr(), "POST", "/edit-raw/x", &[], "original").await;
+    assert_eq!(
+        (reply.status, &reply.body[..]),
+        (200, &b"an edited body"[..]),
+        "the upstream received exactly the edited body"
+    );
+
+    let reply = get(gateway.addr(), "/no-query/x?gone=1", &[]).await;
+    let echo = reply.json();
+    assert_eq!(
+        (&echo["path"], &echo["query"]),
+        (&"/no-query/x".into(), &serde_json::Value::Null),
+        "an empty query edit removes the query: {echo}"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn response_edits_reach_the_client() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "reshape"
+        path = "{EDITS}"
+        [plugins.config.response]
+        status = 201
+        set_headers = {{ "x-edited" = "yes" }}
+        remove_headers = ["content-type"]
+        body = "replaced body"
+
+        [[plugins]]
+        name = "label"
+        path = "{EDITS}"
+        [plugins.config.response]
+        set_headers = {{ "x-edited" = "label" }}
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[routes]]
+        id = "reshape"
+        service_name = "echo"
+        path_pattern = "/reshape"
+        requires_auth = false
+        transform = ["reshape"]
+
+        [[routes]]
+        id = "label"
+        service_name = "echo"
+        path_pattern = "/label"
+        requires_auth = false
+        transform = ["label"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+
+    let reply = get(gateway.addr(), "/reshape", &[]).await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("x-edited"), Some("yes"));
+    assert_eq!(
+        reply.header("content-type"),
+        None,
+        "the upstream's header was removed"
+    );
+    assert_eq!(&reply.body[..], b"replaced body");
+    assert_eq!(content_length(&reply), reply.body.len());
+
+    let reply = get(gateway.addr(), "/label", &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-edited"), Some("label"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        reply.json()["path"],
+        "/label",
+        "the upstream's body is kept"
+    );
+    assert_eq!(content_length(&reply), reply.body.len());
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn read_body_shows_the_plugin_the_body_and_the_upstream_gets_it_unchanged() {
+    let raw = body_upstream().await;
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "reader"
+        path = "{EDITS}"
+        read_body = true
+        [plugins.config.request]
+        body_header = "x-body-seen"
+
+        [[plugins]]
+        name = "blind"
+        path = "{EDITS}"
+        [plugins.config.request]
+        body_header = "x-body-seen"
+
+        [[plugins]]
+        name = "echo-body"
+        path = "{EDITS}"
+        [plugins.config]
+        handle = "echo-body"
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[services]]
+        name = "raw"
+        url = "http://{raw}"
+
+        [[routes]]
+        id = "reader"
+        service_name = "echo"
+        path_pattern = "/reader"
+        requires_auth = false
+        transform = ["reader"]
+
+        [[routes]]
+        id = "reader-raw"
+        service_name = "raw"
+        path_pattern = "/reader-raw"
+        requires_auth = false
+        transform = ["reader"]
+
+        [[routes]]
+        id = "blind"
+        service_name = "echo"
+        path_pattern = "/blind"
+        requires_auth = false
+        transform = ["blind"]
+
+        [[routes]]
+        id = "handler"
+        path_pattern = "/handler"
+        handler = "echo-body"
+        requires_auth = false
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let body = "hello archway";
+
+    let echo = send(gateway.addr(), "POST", "/reader", &[], body)
+        .await
+        .json();
+    assert_eq!(echo["headers"]["x-body-seen"], body, "{echo}");
+    assert_eq!(echo["body_bytes"], body.len(), "{echo}");
+    assert_eq!(echo["headers"]["content-length"], body.len().to_string());
+
+    let reply = send(gateway.addr(), "POST", "/reader-raw", &[], body).await;
+    assert_eq!(
+        (reply.status, &reply.body[..]),
+        (200, body.as_bytes()),
+        "the upstream received the body the plugin read, byte for byte"
+    );
+
+    let echo = send(gateway.addr(), "POST", "/blind", &[], body)
+        .await
+        .json();
+    assert_eq!(
+        echo["headers"]["x-body-seen"], NO_BODY,
+        "without read_body the plugin sees no body: {echo}"
+    );
+    assert_eq!(
+        echo["body_bytes"],
+        body.len(),
+        "the body still streams upstream"
+    );
+
+    let reply = send(gateway.addr(), "POST", "/handler", &[], body).await;
+    assert_eq!(
+        (reply.status, &reply.body[..]),
+        (200, body.as_bytes()),
+        "a handler always sees the body"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn permission_strategy_any_needs_one_permission_and_all_needs_every_one() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "hello-auth"
+        path = "{HELLO_AUTH}"
+        [plugins.config]
+        keys = {{ "k-1" = "alice" }}
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[routes]]
+        id = "any"
+        service_name = "echo"
+        path_pattern = "/any"
+        authenticate = ["hello-auth"]
+        required_permissions = ["hello.read", "hello.write"]
+        permission_check_strategy = "any"
+
+        [[routes]]
+        id = "all"
+        service_name = "echo"
+        path_pattern = "/all"
+        authenticate = ["hello-auth"]
+        required_permissions = ["hello.read", "hello.write"]
+        permission_check_strategy = "all"
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    // hello-auth's principal has `hello.read` only.
+    let key = [("x-api-key", "k-1")];
+
+    let reply = get(gateway.addr(), "/any", &key).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.json()["path"], "/any");
+
+    let reply = get(gateway.addr(), "/all", &key).await;
+    assert_eq!(
+        (reply.status, reply.json()["code"].clone()),
+        (403, "F40003".into()),
+        "{:?}",
+        reply.body
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn deny_with_its_own_body_and_headers_reaches_the_client_unchanged() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "paywall"
+        path = "{EDITS}"
+        [plugins.config.deny]
+        status = 402
+        message = "payment required"
+        body = '{{"why":"pay"}}'
+        headers = {{ "x-deny-reason" = "quota", "content-type" = "application/json" }}
+
+        [[plugins]]
+        name = "label"
+        path = "{EDITS}"
+        [plugins.config.response]
+        set_headers = {{ "x-edited" = "yes" }}
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[routes]]
+        id = "paid"
+        service_name = "echo"
+        path_pattern = "/paid"
+        requires_auth = false
+        authorize = ["paywall"]
+        transform = ["label"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let reply = get(gateway.addr(), "/paid", &[]).await;
+    assert_eq!(reply.status, 402);
+    assert_eq!(
+        reply.body,
+        Bytes::from_static(br#"{"why":"pay"}"#),
+        "the plugin's body, not the envelope"
+    );
+    assert_eq!(reply.header("x-deny-reason"), Some("quota"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(content_length(&reply), reply.body.len());
+    assert_eq!(
+        reply.header("x-edited"),
+        None,
+        "the deny ends the chain before any response transform"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn pooled_instances_keep_state_and_per_request_instances_start_fresh() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "pooled"
+        path = "{EDITS}"
+        [plugins.config]
+        handle = "count"
+
+        [[plugins]]
+        name = "fresh"
+        path = "{EDITS}"
+        instances = "per-request"
+        [plugins.config]
+        handle = "count"
+
+        [[routes]]
+        id = "pooled"
+        path_pattern = "/pooled"
+        handler = "pooled"
+        requires_auth = false
+
+        [[routes]]
+        id = "fresh"
+        path_pattern = "/fresh"
+        handler = "fresh"
+        requires_auth = false
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    // One request at a time, so the pool holds one instance and every request reuses it.
+    assert_eq!(
+        three_answers(gateway.addr(), "/pooled").await,
+        ["1", "2", "3"]
+    );
+    assert_eq!(
+        three_answers(gateway.addr(), "/fresh").await,
+        ["1", "1", "1"]
+    );
+    gateway.stop().await;
+}
+
+/// The bodies of three requests in a row.
+async fn three_answers(addr: SocketAddr, path: &str) -> Vec<String> {
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let reply = get(addr, path, &[]).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+        answers.push(String::from_utf8_lossy(&reply.body).into_owned());
+    }
+    answers
+}
