@@ -496,3 +496,28 @@ async fn a_component_without_lifecycle_built_without_the_sdk_serves() {
     assert_eq!(get(gateway.addr(), "/r", &[]).await.status, 401);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn check_warns_about_route_fields_that_have_no_effect_yet() {
+    let text = plain_route(
+        "http://127.0.0.1:9",
+        "retry_count = 5\ncache_enabled = true\nload_balance_strategy = \"weighted\"\n",
+    );
+    let config = archway_config::Config::from_toml_str(&text, std::path::Path::new("."))
+        .expect("valid config");
+    let report = archway::check(&config).await.expect("check passes");
+    for field in [
+        "retry_count = 5",
+        "cache_enabled = true",
+        "load_balance_strategy = \"weighted\"",
+    ] {
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("route r:") && w.contains(field)),
+            "no warning for {field}: {:?}",
+            report.warnings
+        );
+    }
+}

@@ -276,6 +276,11 @@ async fn broken_config_keeps_the_previous_one_serving() {
     let upstream = upstream().await;
     let broken = [
         ("[[routes]\n".to_owned(), "TOML parse error"),
+        (String::new(), "the config file is empty"),
+        (
+            "# a copy cut off after its first comment\n".to_owned(),
+            "the config file is empty",
+        ),
         (
             site_config(upstream, "", "[server.oops]\n"),
             "unknown field",
