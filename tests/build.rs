@@ -13,6 +13,7 @@ fn main() {
         "tests/fixtures/stamp-b",
         "tests/fixtures/edits",
         "tests/fixtures/bare-authenticator",
+        "tests/fixtures/ticker",
     ]);
     let mut constants = String::new();
     for plugin in built {

@@ -8,6 +8,7 @@ mod errors;
 mod plugins;
 mod reload;
 mod store;
+mod ticks;
 
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.
 fn chain_config() -> String {

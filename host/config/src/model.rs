@@ -144,6 +144,9 @@ pub struct PluginConfig {
     /// Whether the host buffers the request body for this plugin's `body()`.
     #[serde(default)]
     pub read_body: bool,
+    /// Runs the plugin's `tick` this often, in milliseconds (on one node at a time).
+    #[serde(default)]
+    pub tick_interval_ms: Option<u64>,
     /// Passed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,

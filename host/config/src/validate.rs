@@ -84,6 +84,14 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     if plugin.memory_mb == 0 || plugin.memory_mb > 4096 {
         problems.push(format!("plugin {name}: memory_mb must be 1..=4096"));
     }
+    if plugin
+        .tick_interval_ms
+        .is_some_and(|ms| !(10..=86_400_000).contains(&ms))
+    {
+        problems.push(format!(
+            "plugin {name}: tick_interval_ms must be 10..=86400000 (10 ms to a day)"
+        ));
+    }
 }
 
 /// Services are plain `http://host:port` bases for now.
@@ -324,6 +332,20 @@ mod tests {
         assert_eq!(
             config.plugins[0].source,
             PluginSource::Path("/etc/archway/plugins/a.wasm".into())
+        );
+    }
+
+    #[test]
+    fn tick_interval_is_bounded() {
+        let err = parse("[[plugins]]\nname = \"t\"\npath = \"t.wasm\"\ntick_interval_ms = 0\n")
+            .expect_err("zero interval");
+        assert!(
+            err.to_string().contains("plugin t: tick_interval_ms"),
+            "{err}"
+        );
+        assert!(
+            parse("[[plugins]]\nname = \"t\"\npath = \"t.wasm\"\ntick_interval_ms = 1000\n")
+                .is_ok()
         );
     }
 

@@ -9,6 +9,7 @@ mod state;
 mod status;
 mod sync;
 pub mod telemetry;
+mod ticks;
 mod watch;
 
 use std::net::SocketAddr;
@@ -127,6 +128,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let proxy = Arc::new(Proxy::new(snapshot, access_log).with_rate_limits(state.store().clone()));
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
     let follower = sync::follow(state.clone(), routing.clone());
+    // Unique per gateway process and start, even for two containers alike in pid and address.
+    let nonce =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), ());
+    let node = format!("{}-{addr}-{nonce:016x}", std::process::id());
+    let scheduler = ticks::spawn(routing.clone(), state.store().clone(), node);
     let reloader = Arc::new(reload::Reloader::new(Arc::new(runtime), routing));
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -141,6 +147,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             )
             .await;
         follower.abort();
+        scheduler.abort();
         drop(serving);
     });
     Ok(Running {

@@ -1,5 +1,5 @@
-//! One immutable snapshot: the routes, the plugins they run and the config they came
-//! from — what a request sees from start to end, even if a reload swaps in a new one
+//! One immutable snapshot: the routes, the plugins they run (and those that tick) and
+//! the config they came from — what a request sees from start to end, even if a reload swaps in a new one
 //! meanwhile. [`Snapshot::build`] is the one builder: start-up, a file reload and a store
 //! change all call it and swap the result in whole.
 
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
-use archway_runtime::Plugin;
+use archway_runtime::{LoadError, Plugin, Role};
 
 use crate::route::{Route, RouteError};
 use crate::router::Router;
@@ -33,6 +33,9 @@ pub enum SnapshotError {
     /// A route cannot be served (missing plugin or role, bad service, conflict).
     #[error("cannot build the routing table: {0}")]
     Route(#[from] RouteError),
+    /// A plugin with a tick schedule does not export `tick`.
+    #[error("tick_interval_ms is set, but {0}")]
+    Tick(#[source] LoadError),
 }
 
 /// Routes with their plugins, ready to serve.
@@ -60,6 +63,13 @@ impl Snapshot {
                 .map_err(SnapshotError::Managed)?;
             Some(merged)
         };
+        for plugin in plugins.values() {
+            if plugin.settings().tick_interval_ms.is_some() {
+                plugin
+                    .require_role(Role::Tick)
+                    .map_err(SnapshotError::Tick)?;
+            }
+        }
         let view = merged.as_ref().unwrap_or(&config);
         let routes = view
             .routes

@@ -170,6 +170,16 @@ impl Store {
         dispatch!(self, compare_and_swap(key, expected, new).await)
     }
 
+    /// Takes or renews the lease `key` for `holder` until `ttl` from now: true when
+    /// `holder` holds it now (it was free, had expired, or was already its own). Every
+    /// node that could do a piece of work asks; at most one holds the lease at a time,
+    /// and another takes over once the holder stops renewing.
+    pub async fn lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        check_key("key", key)?;
+        check_value("holder", holder.as_bytes())?;
+        dispatch!(self, lease(key, holder, ttl).await)
+    }
+
     /// Up to `limit` entries whose key starts with `prefix`, sorted by key.
     ///
     /// On Redis this walks every key under the prefix (`SCAN`), so keep prefixes narrow.

@@ -122,6 +122,24 @@ impl Embedded {
         .await
     }
 
+    pub(crate) async fn lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (key, holder) = (key.to_owned(), holder.as_bytes().to_vec());
+        self.write("lease", move |txn, now| {
+            let mut kv = KvTables::open(txn, now)?;
+            if kv.live(&key)?.is_some_and(|(_, current)| current != holder) {
+                return Ok(Ok(false));
+            }
+            kv.put(&key, &holder, now + ttl_millis(ttl))?;
+            Ok(Ok(true))
+        })
+        .await
+    }
+
     pub(crate) async fn scan_prefix(
         &self,
         prefix: &str,

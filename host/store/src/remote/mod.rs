@@ -172,6 +172,25 @@ impl Remote {
         Ok(swapped == 1)
     }
 
+    pub(crate) async fn lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = scripts::LEASE.key(keys::value(key));
+        invocation
+            .arg(holder)
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let held: u8 = self
+            .conn
+            .run("lease", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(held == 1)
+    }
+
     pub(crate) async fn scan_prefix(
         &self,
         prefix: &str,

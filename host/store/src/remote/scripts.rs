@@ -25,6 +25,19 @@ return 1
     )
 });
 
+/// Take or renew a lease. KEYS[1]: the lease. ARGV[1]: the holder; ARGV[2]: its TTL in
+/// milliseconds. Returns 1 when the holder holds the lease now.
+pub(super) static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+",
+    )
+});
+
 /// GCRA, step for step the arithmetic of `rate::decide`, on the server's clock so every
 /// node agrees. KEYS[1]: the counter. ARGV[1]: limit; ARGV[2]: period in microseconds.
 /// Returns {allowed, remaining, retry_after_us, reset_after_us}.

@@ -45,4 +45,5 @@ for_each_backend!(
     rate_limit_allows_limit_then_denies,
     rate_limit_is_shared_across_handles,
     oversized_keys_and_values_are_refused,
+    a_lease_has_one_holder_until_it_lapses,
 );

@@ -504,3 +504,17 @@ fn unix_ms() -> u64 {
         .expect("clock after 1970");
     u64::try_from(since.as_millis()).expect("fits")
 }
+
+pub async fn a_lease_has_one_holder_until_it_lapses(fixture: &Fixture) {
+    let (a, b) = (fixture.open().await, fixture.open().await);
+    let ttl = Duration::from_millis(300);
+    let lease = async |store: &archway_store::Store, holder: &str| {
+        store.lease("ticks/job", holder, ttl).await.expect("lease")
+    };
+    assert!(lease(&a, "node-a").await, "a free lease is taken");
+    assert!(!lease(&b, "node-b").await, "a held lease is refused");
+    assert!(lease(&a, "node-a").await, "the holder renews");
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert!(lease(&b, "node-b").await, "a lapsed lease is taken over");
+    assert!(!lease(&a, "node-a").await, "the old holder is refused");
+}
