@@ -38,9 +38,13 @@ async fn bench() {
             unreachable!("the bench config names files")
         };
         let bytes = std::fs::read(path).expect("component built by tests/build.rs");
-        Plugin::load(&runtime, settings, &bytes)
-            .await
-            .expect("plugin loads")
+        Plugin::load(
+            &runtime,
+            settings,
+            &archway_runtime::ComponentBytes::new(bytes),
+        )
+        .await
+        .expect("plugin loads")
     };
     let (auth, stamp) = (load("hello-auth").await, load("stamp").await);
     let mut request = request();

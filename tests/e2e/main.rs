@@ -442,7 +442,8 @@ async fn memory_bomb_with_a_generous_deadline_is_stopped_by_the_memory_cap() {
     let settings = config.plugin("bomb").expect("configured");
     let bytes = std::fs::read(MISBEHAVE).expect("fixture built");
     let runtime = archway_runtime::Runtime::new().expect("runtime");
-    let plugin = archway_runtime::Plugin::load(&runtime, settings, &bytes)
+    let component = archway_runtime::ComponentBytes::new(bytes);
+    let plugin = archway_runtime::Plugin::load(&runtime, settings, &component)
         .await
         .expect("loads");
     let error = plugin

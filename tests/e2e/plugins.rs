@@ -472,3 +472,34 @@ async fn three_answers(addr: SocketAddr, path: &str) -> Vec<String> {
     }
     answers
 }
+
+#[tokio::test]
+async fn an_instance_that_returned_an_invalid_value_is_not_reused() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "flaky"
+        path = "{EDITS}"
+        [plugins.config]
+        handle = "count-invalid-first"
+
+        [[routes]]
+        id = "flaky"
+        path_pattern = "/flaky"
+        handler = "flaky"
+        requires_auth = false
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    // Each instance's first answer is invalid; a reused instance would answer "2".
+    for attempt in 0..3 {
+        let reply = get(gateway.addr(), "/flaky", &[]).await;
+        assert_eq!(
+            (reply.status, reply.json()["code"].clone()),
+            (500, "F50000".into()),
+            "attempt {attempt}: {:?}",
+            reply.body
+        );
+    }
+    gateway.stop().await;
+}

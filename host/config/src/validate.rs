@@ -486,12 +486,6 @@ mod tests {
     }
 
     #[test]
-    fn permission_strategy_needs_no_validation_of_its_own() {
-        // The enum is the whole check: a route with `all` is valid as is.
-        parse(&route_with("permission_check_strategy = \"all\"")).expect("valid");
-    }
-
-    #[test]
     fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
         let config = parse(&route_with(
             "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use archway_config::{Config, PluginConfig, PluginSource};
 use archway_proxy::Plugins;
-use archway_runtime::{LoadError, Plugin, Runtime};
+use archway_runtime::{ComponentBytes, LoadError, Plugin, Runtime};
 
 use crate::builtin;
 
@@ -15,15 +15,23 @@ use crate::builtin;
 pub async fn load_plugins(runtime: &Runtime, config: &Config) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins::new();
     for settings in &config.plugins {
-        let bytes = read_component(settings)?;
-        let plugin = Plugin::load(runtime, settings, &bytes).await?;
+        let component = read_component(settings).await?;
+        let plugin = Plugin::load(runtime, settings, &component).await?;
         plugins.insert(settings.name.clone(), Arc::new(plugin));
     }
     Ok(plugins)
 }
 
-/// A plugin's component bytes: embedded in the binary, or read from its file.
-pub fn read_component(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]>> {
+/// A plugin's component, embedded in the binary or read from its file, and hashed; the
+/// file read and the hash run on a blocking thread, off the request workers.
+pub async fn read_component(settings: &PluginConfig) -> anyhow::Result<ComponentBytes> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || component_bytes(&settings).map(ComponentBytes::new))
+        .await
+        .context("the component reader thread failed")?
+}
+
+fn component_bytes(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]>> {
     match &config.source {
         PluginSource::Builtin(name) => {
             builtin::component(name).map(Cow::Borrowed).ok_or_else(|| {

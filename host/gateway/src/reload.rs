@@ -351,13 +351,13 @@ impl Reloader {
         previous: Option<Arc<Plugin>>,
     ) -> anyhow::Result<Staged> {
         let name = &settings.name;
-        let bytes = match compose::read_component(settings) {
-            Ok(bytes) => bytes,
+        let component = match compose::read_component(settings).await {
+            Ok(component) => component,
             Err(error) => return self.keep_previous(name, previous, error, None),
         };
         let source = Source {
             settings: settings.clone(),
-            hash: Runtime::content_hash(&bytes),
+            hash: component.hash(),
         };
         if let Some(previous) = &previous {
             if previous.content_hash() == source.hash {
@@ -368,7 +368,7 @@ impl Reloader {
                 return Ok(Staged::Kept(previous.clone()));
             }
         }
-        match Plugin::load(&self.runtime, settings, &bytes).await {
+        match Plugin::load(&self.runtime, settings, &component).await {
             Ok(plugin) => Ok(Staged::Fresh {
                 plugin: Arc::new(plugin),
                 previous,

@@ -41,7 +41,7 @@ pub struct Route {
     pub dispatch: Dispatch,
     /// The upstream path template.
     pub target: Target,
-    /// The upstream timeout.
+    /// The route's timeout: everything after routing, up to the response head.
     pub timeout: Duration,
     /// The request body limit.
     pub max_body_bytes: u64,

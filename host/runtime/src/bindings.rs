@@ -1,7 +1,8 @@
 //! The one place the host calls `wasmtime::component::bindgen!`, for the `gateway` world
 //! (every import, every role). Role calls are async so a guest waiting on host I/O yields
-//! its worker; imports that wait on I/O are async host functions, while the cheap ones
-//! (the request and response heads, `log`, `metrics`) stay synchronous and cost no future.
+//! its worker; imports that wait on I/O (`kv`, `streams`, and `upstream`, `jwt`, `admin`
+//! once the host links them) are async host functions, while the cheap ones (the request
+//! and response heads, `log`, later `metrics`) stay synchronous and cost no future.
 
 wasmtime::component::bindgen!({
     path: "../../wit",

@@ -4,6 +4,7 @@
 //! content hash: in memory (so reloading an unchanged file costs nothing) and,
 //! optionally, wasmtime's on-disk cache (so a restart costs no recompilation).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,33 @@ use crate::bindings::types;
 use crate::deadline::EPOCH_TICK;
 use crate::host::HostState;
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
+
+/// A component's bytes with their content hash, computed once: the compile caches' key
+/// and what a reload compares to decide whether a file changed.
+#[derive(Clone, Debug)]
+pub struct ComponentBytes {
+    bytes: Cow<'static, [u8]>,
+    hash: [u8; 32],
+}
+
+impl ComponentBytes {
+    /// Hashes `bytes`.
+    pub fn new(bytes: impl Into<Cow<'static, [u8]>>) -> Self {
+        let bytes = bytes.into();
+        let hash = Runtime::content_hash(&bytes);
+        Self { bytes, hash }
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Their [`Runtime::content_hash`].
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+}
 
 /// The plugin runtime: one per gateway process, shared by every plugin.
 pub struct Runtime {
@@ -127,7 +155,7 @@ impl Runtime {
         Ok(component)
     }
 
-    /// A component's content hash (SHA-256 of its bytes): the in-memory cache's key.
+    /// A content hash (SHA-256) of a component's bytes or a config's text.
     pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
         Sha256::digest(bytes).into()
     }

@@ -69,6 +69,14 @@ pub enum LoadError {
         /// The plugin's name.
         plugin: String,
     },
+    /// The config gives the plugin settings, but it exports no `lifecycle` to take them.
+    #[error(
+        "plugin {plugin} has [plugins.config] but exports no archway:plugin/lifecycle to receive it"
+    )]
+    ConfigWithoutInit {
+        /// The plugin's name.
+        plugin: String,
+    },
     /// A route uses the plugin in a role it does not export.
     #[error("plugin {plugin} does not export the {role} role (it exports: {exports})")]
     MissingRole {

@@ -65,6 +65,11 @@ impl Template {
                 plugin: settings.name.clone(),
             });
         }
+        if lifecycle.is_none() && !settings.config.is_empty() {
+            return Err(LoadError::ConfigWithoutInit {
+                plugin: settings.name.clone(),
+            });
+        }
         Ok(Self {
             name: Arc::from(settings.name.as_str()),
             pre,
@@ -160,7 +165,9 @@ impl Template {
 
 impl Live {
     /// Runs one guest call: lends the request (and response) for its length, gives it a
-    /// fresh CPU budget, and takes them back whatever happens.
+    /// fresh CPU budget, and takes them back when the call ends, whether it worked or
+    /// broke. A call dropped midway (its route's timeout) drops the instance together
+    /// with what it was lent.
     pub(crate) async fn run<R>(
         &mut self,
         mut request: Option<&mut RequestHead>,

@@ -29,7 +29,7 @@ mod state;
 mod validate;
 
 pub use bindings::types::Principal;
-pub use engine::Runtime;
+pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};
 pub use head::{RequestHead, ResponseHead};
 pub use plugin::{CallResult, Plugin};

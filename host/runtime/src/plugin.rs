@@ -17,7 +17,7 @@ use crate::link::link;
 use crate::pool::Pool;
 use crate::roles::{RoleExports, exported};
 use crate::validate::{Checker, Denial, PluginResponse, RequestChanges, ResponseChanges};
-use crate::{LoadError, PluginError, Principal, Role, Runtime};
+use crate::{ComponentBytes, LoadError, PluginError, Principal, Role, Runtime};
 
 /// The outcome of a plugin call: a decision of the plugin, or a failure of the call.
 pub type CallResult<T> = Result<Result<T, Denial>, PluginError>;
@@ -54,17 +54,16 @@ impl Plugin {
     pub async fn load(
         runtime: &Runtime,
         settings: &PluginConfig,
-        bytes: &[u8],
+        component: &ComponentBytes,
     ) -> Result<Self, LoadError> {
-        let content_hash = Runtime::content_hash(bytes);
-        let component =
-            runtime
-                .compile(bytes, content_hash)
-                .await
-                .map_err(|e| LoadError::Compile {
-                    plugin: settings.name.clone(),
-                    reason: format!("{e:#}"),
-                })?;
+        let content_hash = component.hash();
+        let component = runtime
+            .compile(component.bytes(), content_hash)
+            .await
+            .map_err(|e| LoadError::Compile {
+                plugin: settings.name.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let pre = link(runtime, &component, settings)?;
         let template = Template::new(settings, pre, runtime.store.clone())?;
         let first = template.instantiate().await.map_err(|e| LoadError::Init {
@@ -220,28 +219,42 @@ impl Plugin {
         check: impl FnOnce(&Checker<'_>, W) -> Result<T, PluginError>,
     ) -> CallResult<T> {
         let checker = Checker { plugin: &self.name };
-        match self.call(request, response, call).await? {
+        self.call_checked(request, response, call, |outcome| match outcome {
             Ok(value) => Ok(Ok(check(&checker, value)?)),
             Err(deny) => Ok(Err(checker.deny(deny)?)),
-        }
+        })
+        .await
     }
 
-    /// Runs `call` on a pooled (or fresh) instance. A broken call drops the instance, so
-    /// a trapped or timed-out instance is never reused.
+    /// Runs `call` on a pooled (or fresh) instance with nothing to validate.
     async fn call<R>(
         &self,
         request: Option<&mut RequestHead>,
         response: Option<&mut ResponseHead>,
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
+        self.call_checked(request, response, call, Ok).await
+    }
+
+    /// Runs `call` on a pooled (or fresh) instance and validates its output with `check`.
+    /// A call that broke or returned an invalid value drops the instance, so it is never
+    /// reused.
+    async fn call_checked<R, T>(
+        &self,
+        request: Option<&mut RequestHead>,
+        response: Option<&mut ResponseHead>,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
+        check: impl FnOnce(R) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
         let mut live = match self.pool.take() {
             Some(live) => live,
             None => self.template.instantiate().await?,
         };
         match live.run(request, response, call).await {
             Ok(value) => {
+                let checked = check(value)?;
                 self.pool.put(live);
-                Ok(value)
+                Ok(checked)
             }
             Err(broken) => Err(self.template.failure(live.store(), broken)),
         }
