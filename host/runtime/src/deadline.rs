@@ -83,3 +83,43 @@ impl Meter {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn time_spent_waiting_is_not_charged_to_the_budget() {
+        let meter = Meter::new(Duration::from_millis(20));
+        let verdict = meter
+            .run(async {
+                // Pending for longer than the budget: the call is not being polled.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                meter.on_epoch()
+            })
+            .await;
+        assert!(matches!(verdict, Ok(UpdateDeadline::YieldCustom(1, _))));
+    }
+
+    #[tokio::test]
+    async fn time_spent_running_is_charged_across_polls() {
+        let meter = Meter::new(Duration::from_millis(20));
+        let verdict = meter
+            .run(async {
+                std::thread::sleep(Duration::from_millis(12));
+                tokio::task::yield_now().await;
+                std::thread::sleep(Duration::from_millis(12));
+                meter.on_epoch()
+            })
+            .await;
+        assert!(matches!(verdict, Ok(UpdateDeadline::Interrupt)));
+    }
+
+    #[tokio::test]
+    async fn a_panic_under_the_call_fails_that_call_only() {
+        let meter = Meter::new(Duration::from_millis(20));
+        let outcome = meter.run(async { panic!("a host bug") }).await;
+        assert!(outcome.is_err());
+        assert!(matches!(meter.run(async { 7 }).await, Ok(7)));
+    }
+}
