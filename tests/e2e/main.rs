@@ -523,3 +523,31 @@ async fn check_warns_about_route_fields_that_have_no_effect_yet() {
         );
     }
 }
+
+/// With one call slot, four concurrent requests to a plugin that computes for its whole
+/// 300 ms budget run one after another: the first ones fail at their budget (500), and
+/// the last, still waiting for the slot when its route's 1 s timeout passes, gets 504.
+/// Without the cap all four would run at once and each end at its budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_a_plugins_concurrency_cap_wait_for_a_slot() {
+    let config = format!(
+        "[log]\naccess_log = false\n\
+         [[plugins]]\nname = \"busy\"\npath = \"{MISBEHAVE}\"\ntimeout_ms = 300\nmax_concurrent_calls = 1\n\
+         [plugins.config]\nmode = \"loop\"\n\
+         [[routes]]\nid = \"busy\"\npath_pattern = \"/busy\"\nhandler = \"busy\"\nrequires_auth = false\n\
+         timeout_seconds = 1\nrate_limit_rpm = 0\n"
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let addr = gateway.addr();
+    let requests: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(async move { get(addr, "/busy", &[]).await.status }))
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.expect("client task"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses.first(), Some(&500), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&504), "{statuses:?}");
+    gateway.stop().await;
+}

@@ -135,6 +135,10 @@ pub struct PluginConfig {
     /// The most live instances kept for reuse.
     #[serde(default = "default_max_idle")]
     pub max_idle_instances: usize,
+    /// The most calls into the plugin at once (each holds an instance); further calls
+    /// wait for a free slot, within their route's timeout.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
     /// The CPU deadline of one call, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -154,6 +158,9 @@ pub struct PluginConfig {
 
 fn default_max_idle() -> usize {
     64
+}
+fn default_max_concurrent_calls() -> usize {
+    100
 }
 fn default_timeout_ms() -> u64 {
     100

@@ -84,6 +84,11 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     if plugin.memory_mb == 0 || plugin.memory_mb > 4096 {
         problems.push(format!("plugin {name}: memory_mb must be 1..=4096"));
     }
+    if !(1..=1000).contains(&plugin.max_concurrent_calls) {
+        problems.push(format!(
+            "plugin {name}: max_concurrent_calls must be 1..=1000"
+        ));
+    }
     if plugin
         .tick_interval_ms
         .is_some_and(|ms| !(10..=86_400_000).contains(&ms))

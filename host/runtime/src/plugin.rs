@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use archway_config::PluginConfig;
+use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
@@ -30,6 +31,8 @@ pub struct Plugin {
     roles: Vec<Role>,
     template: Template,
     pool: Pool,
+    /// One permit per call in flight, up to `max_concurrent_calls`.
+    calls: Semaphore,
 }
 
 impl fmt::Debug for Plugin {
@@ -77,6 +80,7 @@ impl Plugin {
             roles: template.roles(),
             template,
             pool: Pool::new(settings.instances, settings.max_idle_instances),
+            calls: Semaphore::new(settings.max_concurrent_calls),
         };
         plugin.pool.put(first);
         Ok(plugin)
@@ -236,9 +240,9 @@ impl Plugin {
         self.call_checked(request, response, call, Ok).await
     }
 
-    /// Runs `call` on a pooled (or fresh) instance and validates its output with `check`.
-    /// A call that broke or returned an invalid value drops the instance, so it is never
-    /// reused.
+    /// Runs `call` on a pooled (or fresh) instance, once a call slot is free, and
+    /// validates its output with `check`. A call that broke or returned an invalid value
+    /// drops the instance, so it is never reused.
     async fn call_checked<R, T>(
         &self,
         request: Option<&mut RequestHead>,
@@ -246,6 +250,11 @@ impl Plugin {
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
         check: impl FnOnce(R) -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
+        let _call = self
+            .calls
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let mut live = match self.pool.take() {
             Some(live) => live,
             None => self.template.instantiate().await?,
