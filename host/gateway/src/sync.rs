@@ -1,6 +1,7 @@
-//! Keeps this node's routing in step with admin changes made on any node: on every
-//! change-feed event the managed routes and services are read from the store once and
-//! the snapshot is rebuilt on them, with the file config and plugins it already serves.
+//! Keeps this node's routing in step with admin changes made on any node: on a
+//! change-feed event (a burst counts once) the managed routes and services are read from
+//! the store once and the snapshot is rebuilt on them, with the file config and plugins
+//! it already serves.
 
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub(crate) fn follow(state: GatewayState, routing: Arc<Routing>) -> JoinHandle<(
             if let FeedEvent::Change(change) = &event {
                 tracing::debug!(target: "archway.sync", version = change.version, topic = change.topic, "config changed");
             }
+            // The rebuild reads everything, so the events of a burst need only one.
+            feed.skip_pending();
             let rebuilt = routing
                 .rebuild(async |current| Ok((with_store_records(current, &state).await?, ())))
                 .await;

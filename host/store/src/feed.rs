@@ -42,6 +42,18 @@ impl ChangeFeed {
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
+
+    /// Drops the events already waiting and returns how many there were, so that a
+    /// subscriber that reloads everything on any event handles a burst once.
+    pub fn skip_pending(&mut self) -> usize {
+        let mut skipped = 0;
+        loop {
+            match self.events.try_recv() {
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => skipped += 1,
+                Err(_) => return skipped,
+            }
+        }
+    }
 }
 
 /// The sending side every backend fans its events out through.

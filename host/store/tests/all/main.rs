@@ -46,4 +46,5 @@ for_each_backend!(
     rate_limit_is_shared_across_handles,
     oversized_keys_and_values_are_refused,
     a_lease_has_one_holder_until_it_lapses,
+    a_burst_of_changes_can_be_skipped_at_once,
 );

@@ -518,3 +518,24 @@ pub async fn a_lease_has_one_holder_until_it_lapses(fixture: &Fixture) {
     assert!(lease(&b, "node-b").await, "a lapsed lease is taken over");
     assert!(!lease(&a, "node-a").await, "the old holder is refused");
 }
+
+pub async fn a_burst_of_changes_can_be_skipped_at_once(fixture: &Fixture) {
+    let (a, b) = (fixture.open().await, fixture.open().await);
+    let mut feed = b.subscribe();
+    for topic in ["routes", "services", "routes"] {
+        a.publish_config_change(topic).await.expect("publish");
+    }
+    let mut skipped = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while skipped < 3 && tokio::time::Instant::now() < deadline {
+        skipped += feed.skip_pending();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(skipped, 3, "the three waiting events were dropped");
+    assert_eq!(feed.skip_pending(), 0);
+    let next = a.publish_config_change("plugins").await.expect("publish");
+    let event = tokio::time::timeout(Duration::from_secs(1), feed.recv())
+        .await
+        .expect("a later change is still delivered");
+    assert_eq!(event, Some(FeedEvent::Change(next)));
+}
