@@ -1,6 +1,6 @@
 //! Write Archway gateway plugins in Rust.
 //!
-//! A plugin is a type that implements [`Plugin`] (built once from its JSON config) and
+//! A plugin is a type that implements [`Plugin`] (built once from its typed config) and
 //! one or more role traits: [`Authenticate`], [`Authorize`], [`Transform`],
 //! [`Aggregate`], [`Handle`], [`Tick`]. [`export!`] names the type and its roles; the
 //! crate is a `cdylib` built for `wasm32-wasip2`, and the component it produces exports
@@ -9,12 +9,13 @@
 //! ```ignore
 //! use archway_sdk::{Authenticate, Deny, Plugin, Principal, Request};
 //!
+//! #[derive(serde::Deserialize)]
 //! struct ApiKey { key: String }
 //!
 //! impl Plugin for ApiKey {
-//!     fn new(config: serde_json::Value) -> Result<Self, String> {
-//!         let key = config["key"].as_str().ok_or("config needs `key`")?;
-//!         Ok(Self { key: key.to_owned() })
+//!     type Config = ApiKey;
+//!     fn new(config: ApiKey) -> Result<Self, String> {
+//!         Ok(config)
 //!     }
 //! }
 //!
@@ -52,8 +53,36 @@ pub use store::{Entry, StoreError, kv, streams};
 
 /// A plugin: built once per instance from the `config` table of its gateway config entry.
 pub trait Plugin: Sized + 'static {
+    /// The `[plugins.config]` table, deserialised: any `serde` type (a struct with
+    /// `#[serde(deny_unknown_fields)]` refuses typos; [`serde_json::Value`] takes the table
+    /// as it is). A table that does not fit rejects the plugin at load or reload with
+    /// serde's message, naming the field (`keys.k-1: invalid type: ...`).
+    type Config: serde::de::DeserializeOwned;
+
     /// Builds the plugin; an error rejects it at load or reload with this message.
-    fn new(config: serde_json::Value) -> Result<Self, String>;
+    fn new(config: Self::Config) -> Result<Self, String>;
+
+    /// Builds the plugin from the config's JSON text, as the host hands it to `init`.
+    ///
+    /// ```
+    /// use archway_sdk::Plugin;
+    ///
+    /// struct Quiet;
+    /// impl Plugin for Quiet {
+    ///     type Config = std::collections::BTreeMap<String, u32>;
+    ///     fn new(_config: Self::Config) -> Result<Self, String> {
+    ///         Ok(Quiet)
+    ///     }
+    /// }
+    /// let error = Quiet::from_json(r#"{"limit": "ten"}"#).err().expect("refused");
+    /// assert!(error.starts_with("config: limit: invalid type: string"), "{error}");
+    /// ```
+    fn from_json(config: &str) -> Result<Self, String> {
+        let mut json = serde_json::Deserializer::from_str(config);
+        let config = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| format!("config: {}: {}", e.path(), e.inner()))?;
+        Self::new(config)
+    }
 }
 
 /// Establishes who is calling.

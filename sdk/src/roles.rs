@@ -36,9 +36,7 @@ impl<T: Plugin> plugin::exports::archway::plugin::lifecycle::Guest for T {
         // A panic becomes a trap the gateway reports; printing it would go through WASI
         // stdio, which the gateway does not provide.
         std::panic::set_hook(Box::new(|_| {}));
-        let config: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| format!("config is not JSON: {e}"))?;
-        let plugin = T::new(config)?;
+        let plugin = T::from_json(&config)?;
         INSTANCE.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
         Ok(())
     }

@@ -551,3 +551,16 @@ async fn calls_over_a_plugins_concurrency_cap_wait_for_a_slot() {
     assert_eq!(statuses.last(), Some(&504), "{statuses:?}");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_config_that_does_not_fit_is_refused_naming_the_field() {
+    let config = format!(
+        "[[plugins]]\nname = \"hello\"\npath = \"{HELLO_AUTH}\"\n[plugins.config]\nkeys = {{ \"k-1\" = 7 }}\n"
+    );
+    let error = start_error(&config).await;
+    assert!(error.contains("plugin hello failed to start"), "{error}");
+    assert!(
+        error.contains("config: keys.k-1: invalid type: integer `7`, expected a string"),
+        "{error}"
+    );
+}

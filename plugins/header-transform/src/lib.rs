@@ -48,6 +48,8 @@ impl Changes {
 }
 
 impl Plugin for HeaderTransform {
+    type Config = Value;
+
     fn new(config: Value) -> Result<Self, String> {
         Ok(Self {
             request: Changes::from_config(&config, "request_headers", "remove_request_headers")?,

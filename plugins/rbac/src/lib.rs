@@ -29,6 +29,8 @@ fn string_list(config: &Value, key: &str) -> Result<Vec<String>, String> {
 }
 
 impl Plugin for Rbac {
+    type Config = Value;
+
     fn new(config: Value) -> Result<Self, String> {
         let require_all = match config["strategy"].as_str() {
             None | Some("any") => false,

@@ -8,21 +8,17 @@ use std::collections::HashMap;
 use archway_sdk::{Authenticate, Deny, Plugin, Principal, Request};
 
 /// Configured API keys: key -> owner.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HelloAuth {
     keys: HashMap<String, String>,
 }
 
 impl Plugin for HelloAuth {
-    fn new(config: archway_sdk::serde_json::Value) -> Result<Self, String> {
-        let keys = config["keys"]
-            .as_object()
-            .ok_or("config needs a `keys` table of key = owner")?;
-        let keys = keys
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()));
-        Ok(Self {
-            keys: keys.collect(),
-        })
+    type Config = HelloAuth;
+
+    fn new(config: HelloAuth) -> Result<Self, String> {
+        Ok(config)
     }
 }
 
@@ -50,7 +46,21 @@ mod tests {
     use super::*;
 
     fn plugin() -> HelloAuth {
-        HelloAuth::new(json!({"keys": {"k-123": "alice"}})).expect("valid config")
+        HelloAuth::from_json(&json!({"keys": {"k-123": "alice"}}).to_string())
+            .expect("valid config")
+    }
+
+    #[test]
+    fn a_config_that_does_not_fit_names_the_field() {
+        let error = HelloAuth::from_json(r#"{"keys": {"k-1": 7}}"#)
+            .err()
+            .expect("an owner must be a string");
+        assert!(
+            error.starts_with("config: keys.k-1: invalid type: integer"),
+            "{error}"
+        );
+        let error = HelloAuth::from_json(r#"{"kyes": {}}"#).err().expect("typo");
+        assert!(error.contains("unknown field `kyes`"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,8 @@ const LOG: &str = "visits";
 pub struct Visits;
 
 impl Plugin for Visits {
+    type Config = archway_sdk::serde_json::Value;
+
     fn new(_config: archway_sdk::serde_json::Value) -> Result<Self, String> {
         Ok(Self)
     }
