@@ -38,6 +38,7 @@
 pub mod bindings;
 mod host;
 mod principal;
+mod query;
 mod request;
 mod response;
 mod roles;
@@ -46,6 +47,7 @@ mod store;
 pub use bindings::log::Level;
 pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit};
 pub use host::log;
+pub use query::{percent_decode, query_pairs};
 pub use request::{FakeRequest, Request};
 pub use response::ResponseView;
 pub use serde_json;

@@ -47,6 +47,18 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The first value of a query parameter, percent-decoded.
+    ///
+    /// ```
+    /// let fake = archway_sdk::FakeRequest::new("GET", "/search").query("q=a%26b&q=c");
+    /// assert_eq!(fake.request().query_param("q").as_deref(), Some("a&b"));
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::query_pairs(&self.query()?)
+            .into_iter()
+            .find_map(|(n, value)| (n == name).then_some(value))
+    }
+
     /// The first value of a header (case-insensitive name).
     ///
     /// ```
