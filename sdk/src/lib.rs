@@ -45,7 +45,7 @@ mod roles;
 mod store;
 
 pub use bindings::log::Level;
-pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit};
+pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit, RouteInfo};
 pub use host::log;
 pub use query::{percent_decode, query_pairs};
 pub use request::{FakeRequest, Request};

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::Principal;
 use crate::bindings::types::RequestHead;
+use crate::{Principal, RouteInfo};
 
 /// The incoming request. Each accessor asks the host for just that field.
 pub struct Request<'a> {
@@ -98,7 +98,25 @@ impl<'a> Request<'a> {
     pub fn route_id(&self) -> String {
         match &self.source {
             Source::Host(h) => h.route_id(),
-            Source::Fake(f) => f.route_id.clone(),
+            Source::Fake(f) => f.route.id.clone(),
+        }
+    }
+
+    /// The matched route's settings: id, service, version, required permissions.
+    ///
+    /// ```
+    /// let fake = archway_sdk::FakeRequest::new("GET", "/").route(archway_sdk::RouteInfo {
+    ///     id: "orders".into(),
+    ///     service_name: Some("orders".into()),
+    ///     version: "v2".into(),
+    ///     required_permissions: vec!["orders.read".into()],
+    /// });
+    /// assert_eq!(fake.request().route().version, "v2");
+    /// ```
+    pub fn route(&self) -> RouteInfo {
+        match &self.source {
+            Source::Host(h) => h.route(),
+            Source::Fake(f) => f.route.clone(),
         }
     }
 
@@ -151,7 +169,7 @@ pub struct FakeRequest {
     query: Option<String>,
     headers: Vec<(String, String)>,
     client_ip: String,
-    route_id: String,
+    route: RouteInfo,
     params: HashMap<String, String>,
     tenant: Option<String>,
     principal: Option<Principal>,
@@ -159,7 +177,8 @@ pub struct FakeRequest {
 }
 
 impl FakeRequest {
-    /// A request with this method and path, from 127.0.0.1 on route `test`.
+    /// A request with this method and path, from 127.0.0.1 on route `test` (service
+    /// `test`, version `v1`, no required permissions).
     pub fn new(method: &str, path: &str) -> Self {
         Self {
             method: method.to_owned(),
@@ -167,7 +186,12 @@ impl FakeRequest {
             query: None,
             headers: Vec::new(),
             client_ip: "127.0.0.1".to_owned(),
-            route_id: "test".to_owned(),
+            route: RouteInfo {
+                id: "test".to_owned(),
+                service_name: Some("test".to_owned()),
+                version: "v1".to_owned(),
+                required_permissions: Vec::new(),
+            },
             params: HashMap::new(),
             tenant: None,
             principal: None,
@@ -191,6 +215,12 @@ impl FakeRequest {
     /// Adds a path parameter.
     pub fn param(mut self, name: &str, value: &str) -> Self {
         self.params.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets the matched route's settings.
+    pub fn route(mut self, route: RouteInfo) -> Self {
+        self.route = route;
         self
     }
 

@@ -96,7 +96,6 @@ fn request() -> RequestHead {
     RequestHead {
         path: "/chain/echo".to_owned(),
         headers,
-        route_id: "chain".into(),
         ..RequestHead::default()
     }
 }

@@ -503,3 +503,55 @@ async fn an_instance_that_returned_an_invalid_value_is_not_reused() {
     }
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn plugins_read_the_matched_routes_settings() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "hello-auth"
+        path = "{HELLO_AUTH}"
+        [plugins.config]
+        keys = {{ "k-1" = "alice" }}
+
+        [[plugins]]
+        name = "facts"
+        path = "{EDITS}"
+        [plugins.config.request]
+        route_header = "x-route"
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[routes]]
+        id = "orders"
+        service_name = "echo"
+        path_pattern = "/orders/*"
+        version = "v2"
+        authenticate = ["hello-auth"]
+        required_permissions = ["hello.read"]
+        transform = ["facts"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let echo = get(gateway.addr(), "/orders/7", &[("x-api-key", "k-1")])
+        .await
+        .json();
+    let facts: serde_json::Value = serde_json::from_str(
+        echo["headers"]["x-route"]
+            .as_str()
+            .expect("the transform set x-route"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        facts,
+        serde_json::json!({
+            "id": "orders",
+            "service_name": "echo",
+            "version": "v2",
+            "required_permissions": ["hello.read"],
+        })
+    );
+    gateway.stop().await;
+}

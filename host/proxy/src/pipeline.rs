@@ -76,7 +76,7 @@ pub async fn run(
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers,
         client_ip,
-        route_id: route.id.clone(),
+        route: route.info.clone(),
         params: matched.params,
         tenant: None,
         principal: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use archway_config::{Config, RouteConfig};
-use archway_runtime::{LoadError, Plugin, Role};
+use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
 use http::uri::Authority;
 
 use crate::body::ProxyBody;
@@ -31,6 +31,8 @@ pub struct Route {
     pub id: Arc<str>,
     /// The route as configured.
     pub config: RouteConfig,
+    /// The settings plugins may read.
+    pub info: Arc<RouteInfo>,
     /// Authenticators, in order.
     pub authenticate: Vec<Arc<Plugin>>,
     /// Authorizers, in order.
@@ -138,7 +140,14 @@ impl Route {
                 .chain(&authorize)
                 .chain(&transform)
                 .any(|plugin| plugin.settings().read_body);
+        let info = Arc::new(RouteInfo {
+            id: route.id.clone(),
+            service_name: route.handler.is_none().then(|| route.service_name.clone()),
+            version: route.version.clone(),
+            required_permissions: route.required_permissions.clone(),
+        });
         Ok(Self {
+            info,
             id: Arc::from(route.id.as_str()),
             target: Target::parse(&route.target_url),
             timeout: Duration::from_secs(route.timeout_seconds),

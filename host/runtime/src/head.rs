@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::Principal;
+use crate::{Principal, RouteInfo};
 
 /// Everything a plugin may ask about the request in flight.
 #[derive(Debug)]
@@ -24,8 +24,8 @@ pub struct RequestHead {
     pub headers: HeaderMap,
     /// The client's address.
     pub client_ip: IpAddr,
-    /// The matched route's id.
-    pub route_id: Arc<str>,
+    /// The matched route's settings.
+    pub route: Arc<RouteInfo>,
     /// Path parameters captured by the route pattern.
     pub params: Vec<(String, String)>,
     /// The request's tenant.
@@ -44,7 +44,12 @@ impl Default for RequestHead {
             query: None,
             headers: HeaderMap::new(),
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            route_id: Arc::from(""),
+            route: Arc::new(RouteInfo {
+                id: String::new(),
+                service_name: None,
+                version: String::new(),
+                required_permissions: Vec::new(),
+            }),
             params: Vec::new(),
             tenant: None,
             principal: None,

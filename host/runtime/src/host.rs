@@ -137,7 +137,11 @@ impl types::HostRequestHead for HostState {
     }
 
     fn route_id(&mut self, head: Resource<RequestHead>) -> String {
-        self.request(&head).route_id.to_string()
+        self.request(&head).route.id.clone()
+    }
+
+    fn route(&mut self, head: Resource<RequestHead>) -> types::RouteInfo {
+        (*self.request(&head).route).clone()
     }
 
     fn param(&mut self, head: Resource<RequestHead>, name: String) -> Option<String> {

@@ -28,7 +28,7 @@ mod roles;
 mod state;
 mod validate;
 
-pub use bindings::types::Principal;
+pub use bindings::types::{Principal, RouteInfo};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};
 pub use head::{RequestHead, ResponseHead};
