@@ -6,7 +6,7 @@
 //! error is logged and counted, and the next one still runs; a plugin's ticks never
 //! overlap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -33,8 +33,8 @@ struct Schedule {
 pub(crate) fn spawn(routing: Arc<Routing>, store: Store, node: String) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut schedules: HashMap<String, Schedule> = HashMap::new();
-        let mut running: JoinSet<String> = JoinSet::new();
-        let mut busy: HashSet<String> = HashSet::new();
+        let mut running = JoinSet::new();
+        let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
         loop {
             let serving = routing.current();
             let ticking: Vec<&Arc<Plugin>> = serving
@@ -58,12 +58,13 @@ pub(crate) fn spawn(routing: Arc<Routing>, store: Store, node: String) -> JoinHa
                     schedule.renew_at = now + RENEW_EVERY;
                 }
                 wake = wake.min(schedule.renew_at);
-                if schedule.held_until.is_none_or(|until| until <= now) || busy.contains(name) {
+                let ticking_now = busy.values().any(|busy| busy == name);
+                if schedule.held_until.is_none_or(|until| until <= now) || ticking_now {
                     continue;
                 }
                 if schedule.next_tick <= now {
-                    busy.insert(name.to_owned());
-                    running.spawn(tick(plugin.clone()));
+                    let task = running.spawn(tick(plugin.clone()));
+                    busy.insert(task.id(), name.to_owned());
                     let interval = plugin.settings().tick_interval_ms.unwrap_or_default();
                     schedule.next_tick = now + Duration::from_millis(interval);
                 }
@@ -71,8 +72,10 @@ pub(crate) fn spawn(routing: Arc<Routing>, store: Store, node: String) -> JoinHa
             }
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
-                Some(Ok(done)) = running.join_next() => {
-                    busy.remove(&done);
+                Some(done) = running.join_next_with_id() => {
+                    // A tick task that panicked frees its plugin for the next tick too.
+                    let id = done.map_or_else(|error| error.id(), |(id, ())| id);
+                    busy.remove(&id);
                 }
             }
         }
@@ -94,8 +97,8 @@ async fn lease(store: &Store, plugin: &str, node: &str) -> bool {
     }
 }
 
-/// Runs one tick and reports a failure; returns the plugin's name.
-async fn tick(plugin: Arc<Plugin>) -> String {
+/// Runs one tick and reports a failure.
+async fn tick(plugin: Arc<Plugin>) {
     let now_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -108,8 +111,6 @@ async fn tick(plugin: Arc<Plugin>) -> String {
     metrics::counter!("archway_plugin_ticks_total", "plugin" => name.clone()).increment(1);
     if let Some(error) = failure {
         tracing::warn!(target: "archway.tick", plugin = name, error, "tick failed");
-        metrics::counter!("archway_plugin_tick_failures_total", "plugin" => name.clone())
-            .increment(1);
+        metrics::counter!("archway_plugin_tick_failures_total", "plugin" => name).increment(1);
     }
-    name
 }
