@@ -16,6 +16,17 @@ use tokio::net::TcpListener;
 
 const NO_ACCESS_LOG: &str = "[log]\naccess_log = false\n";
 
+/// The example upstream as service `echo` (the harness fills in `{upstream}`).
+const ECHO_SERVICE: &str = "[[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n";
+
+/// hello-auth with key `k-1` for `alice` (permission `hello.read`).
+fn hello_auth_plugin() -> String {
+    format!(
+        "[[plugins]]\nname = \"hello-auth\"\npath = \"{HELLO_AUTH}\"\n\
+         [plugins.config]\nkeys = {{ \"k-1\" = \"alice\" }}\n"
+    )
+}
+
 /// What the `edits` fixture's `body_header` says when it was given no body.
 const NO_BODY: &str = "(none)";
 
@@ -73,9 +84,7 @@ async fn request_edits_reach_the_upstream() {
         [plugins.config.request]
         query = ""
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[services]]
         name = "raw"
@@ -175,9 +184,7 @@ async fn response_edits_reach_the_client() {
         [plugins.config.response]
         set_headers = {{ "x-edited" = "label" }}
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[routes]]
         id = "reshape"
@@ -244,9 +251,7 @@ async fn read_body_shows_the_plugin_the_body_and_the_upstream_gets_it_unchanged(
         [plugins.config]
         handle = "echo-body"
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[services]]
         name = "raw"
@@ -321,17 +326,12 @@ async fn read_body_shows_the_plugin_the_body_and_the_upstream_gets_it_unchanged(
 
 #[tokio::test]
 async fn permission_strategy_any_needs_one_permission_and_all_needs_every_one() {
+    let hello_auth = hello_auth_plugin();
     let config = format!(
         r#"{NO_ACCESS_LOG}
-        [[plugins]]
-        name = "hello-auth"
-        path = "{HELLO_AUTH}"
-        [plugins.config]
-        keys = {{ "k-1" = "alice" }}
+        {hello_auth}
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[routes]]
         id = "any"
@@ -387,9 +387,7 @@ async fn deny_with_its_own_body_and_headers_reaches_the_client_unchanged() {
         [plugins.config.response]
         set_headers = {{ "x-edited" = "yes" }}
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[routes]]
         id = "paid"
@@ -506,13 +504,10 @@ async fn an_instance_that_returned_an_invalid_value_is_not_reused() {
 
 #[tokio::test]
 async fn plugins_read_the_matched_routes_settings() {
+    let hello_auth = hello_auth_plugin();
     let config = format!(
         r#"{NO_ACCESS_LOG}
-        [[plugins]]
-        name = "hello-auth"
-        path = "{HELLO_AUTH}"
-        [plugins.config]
-        keys = {{ "k-1" = "alice" }}
+        {hello_auth}
 
         [[plugins]]
         name = "facts"
@@ -520,9 +515,7 @@ async fn plugins_read_the_matched_routes_settings() {
         [plugins.config.request]
         route_header = "x-route"
 
-        [[services]]
-        name = "echo"
-        url = "http://{{upstream}}"
+        {ECHO_SERVICE}
 
         [[routes]]
         id = "orders"

@@ -112,3 +112,20 @@ async fn two_nodes_on_one_redis_tick_on_one_node_and_the_other_takes_over() {
     );
     other.stop().await;
 }
+
+#[tokio::test]
+async fn a_tick_schedule_on_a_plugin_without_tick_is_refused() {
+    let config = format!(
+        "[[plugins]]\nname = \"hello\"\npath = \"{}\"\ntick_interval_ms = 100\n\
+         [plugins.config]\nkeys = {{}}\n",
+        archway_tests::artifacts::HELLO_AUTH
+    );
+    let error = match archway_tests::try_gateway(&config, upstream().await).await {
+        Ok(_) => panic!("the gateway should refuse a tick schedule it cannot run"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("tick_interval_ms is set, but plugin hello does not export the tick role"),
+        "{error}"
+    );
+}

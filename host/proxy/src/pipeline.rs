@@ -83,7 +83,7 @@ pub async fn run(
         body: None,
     };
     let deadline = Instant::now() + route.timeout;
-    let handled = through_plugins(&route, upstream, &mut head, body, deadline);
+    let handled = through_plugins(&route, upstream, &mut head, body);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
         Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -99,13 +99,12 @@ async fn through_plugins(
     upstream: &Upstream,
     head: &mut RequestHead,
     body: Incoming,
-    deadline: Instant,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
     authenticate(route, head).await?;
     authorize(route, head).await?;
     let path_replaced = transform_request(route, head).await?;
-    let response = dispatch(route, upstream, head, stream, path_replaced, deadline).await?;
+    let response = dispatch(route, upstream, head, stream, path_replaced).await?;
     transform_response(route, head, response).await
 }
 
@@ -193,7 +192,6 @@ async fn dispatch(
     head: &mut RequestHead,
     stream: Option<Incoming>,
     path_replaced: bool,
-    deadline: Instant,
 ) -> Flow<Response<ProxyBody>> {
     match &route.dispatch {
         Dispatch::Handler(plugin) => {
@@ -231,11 +229,7 @@ async fn dispatch(
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
             let sent = match upstream::request(head, authority, &upstream_path, headers, body) {
-                Ok(request) => {
-                    upstream
-                        .send(request, deadline.saturating_duration_since(Instant::now()))
-                        .await
-                }
+                Ok(request) => upstream.send(request).await,
                 Err(error) => Err(error),
             };
             match sent {

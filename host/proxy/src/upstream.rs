@@ -1,10 +1,8 @@
 //! Sends requests to upstream services over pooled keep-alive connections: builds the
-//! upstream URI, strips hop-by-hop headers both ways, adds `X-Forwarded-*`, and bounds
-//! the wait for the response head by the route's timeout.
+//! upstream URI, strips hop-by-hop headers both ways and adds `X-Forwarded-*`. The wait
+//! for the response head is bounded by the route's deadline, set once in the pipeline.
 
 use std::net::IpAddr;
-
-use std::time::Duration;
 
 use archway_runtime::{HOP_BY_HOP, RequestHead};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -46,21 +44,13 @@ pub enum UpstreamError {
         /// The client's error.
         source: hyper_util::client::legacy::Error,
     },
-    /// No response head within the timeout.
-    #[error("upstream {authority} did not answer within {timeout:?}")]
-    Timeout {
-        /// The upstream's `host:port`.
-        authority: Authority,
-        /// The timeout.
-        timeout: Duration,
-    },
 }
 
 impl UpstreamError {
     /// Whether the upstream may have received the request (so re-sending it could
     /// repeat its effect).
     pub fn may_have_reached_upstream(&self) -> bool {
-        matches!(self, Self::Failed { .. } | Self::Timeout { .. })
+        matches!(self, Self::Failed { .. })
     }
 
     /// What the client is told.
@@ -68,7 +58,6 @@ impl UpstreamError {
         match self {
             Self::InvalidRequest { .. } => GatewayError::BadRequest,
             Self::Connect { .. } | Self::Failed { .. } => GatewayError::BadUpstream,
-            Self::Timeout { .. } => GatewayError::Timeout,
         }
     }
 
@@ -77,7 +66,6 @@ impl UpstreamError {
         match self {
             Self::InvalidRequest { .. } => "the request cannot be forwarded",
             Self::Connect { .. } | Self::Failed { .. } => "upstream unavailable",
-            Self::Timeout { .. } => "upstream timed out",
         }
     }
 }
@@ -104,24 +92,20 @@ impl Default for Upstream {
 }
 
 impl Upstream {
-    /// Sends the request and waits up to `timeout` for the response head.
+    /// Sends the request and waits for the response head.
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,
-        timeout: Duration,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let authority = request
             .uri()
             .authority()
             .cloned()
             .expect("upstream requests are built with an authority");
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout { authority, timeout }),
-            Ok(Err(source)) if source.is_connect() => {
-                Err(UpstreamError::Connect { authority, source })
-            }
-            Ok(Err(source)) => Err(UpstreamError::Failed { authority, source }),
-            Ok(Ok(mut response)) => {
+        match self.client.request(request).await {
+            Err(source) if source.is_connect() => Err(UpstreamError::Connect { authority, source }),
+            Err(source) => Err(UpstreamError::Failed { authority, source }),
+            Ok(mut response) => {
                 // The client's connection has its own protocol version; the upstream's is not its business.
                 *response.version_mut() = http::Version::default();
                 strip_hop_by_hop(response.headers_mut());
