@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+    // Read at run time, not compile time: a build script compiled in one checkout may be
+    // reused by cargo for another one that shares the target directory (as CI's does).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = std::path::Path::new(&manifest_dir).join("../../plugins");
     let mut dirs: Vec<String> = std::fs::read_dir(&root)
         .expect("plugins/ exists")
         .filter_map(|entry| entry.ok())
