@@ -36,7 +36,6 @@ role_world!(plugin, "plugin");
 role_world!(authenticator, "authenticator");
 role_world!(authorizer, "authorizer");
 role_world!(transformer, "transformer");
-role_world!(aggregator, "aggregator");
 role_world!(handler, "handler");
 role_world!(ticker, "ticker");
 

@@ -2,7 +2,7 @@
 //!
 //! A plugin is a type that implements [`Plugin`] (built once from its typed config) and
 //! one or more role traits: [`Authenticate`], [`Authorize`], [`Transform`],
-//! [`Aggregate`], [`Handle`], [`Tick`]. [`export!`] names the type and its roles; the
+//! [`Handle`], [`Tick`]. [`export!`] names the type and its roles; the
 //! crate is a `cdylib` built for `wasm32-wasip2`, and the component it produces exports
 //! exactly those roles.
 //!
@@ -120,13 +120,7 @@ pub trait Transform: Plugin {
     }
 }
 
-/// Builds one response from several upstream calls.
-pub trait Aggregate: Plugin {
-    /// Produces the response.
-    fn aggregate(&self, request: &Request) -> Result<Response, Deny>;
-}
-
-/// Answers requests itself.
+/// Answers requests itself: a whole API, or an aggregation of upstream calls.
 pub trait Handle: Plugin {
     /// Produces the response.
     fn handle(&self, request: &Request) -> Result<Response, Deny>;
@@ -141,7 +135,7 @@ pub trait Tick: Plugin {
 /// Exports a plugin type and its roles from this crate's component.
 ///
 /// `archway_sdk::export!(MyPlugin: authenticate, transform);` exports `lifecycle` (always)
-/// plus each listed role: `authenticate`, `authorize`, `transform`, `aggregate`,
+/// plus each listed role: `authenticate`, `authorize`, `transform`,
 /// `handle`, `tick`. The type must be a plain identifier in scope.
 #[macro_export]
 macro_rules! export {
@@ -168,9 +162,6 @@ macro_rules! __archway_export_role {
     (transform $ty:ident) => {
         $crate::__export_transformer_impl!($ty with_types_in $crate::bindings::transformer);
     };
-    (aggregate $ty:ident) => {
-        $crate::__export_aggregator_impl!($ty with_types_in $crate::bindings::aggregator);
-    };
     (handle $ty:ident) => {
         $crate::__export_handler_impl!($ty with_types_in $crate::bindings::handler);
     };
@@ -180,7 +171,7 @@ macro_rules! __archway_export_role {
     ($other:ident $ty:ident) => {
         ::core::compile_error!(concat!(
             "unknown archway role `", stringify!($other),
-            "`: expected authenticate, authorize, transform, aggregate, handle or tick"
+            "`: expected authenticate, authorize, transform, handle or tick"
         ));
     };
 }

@@ -7,12 +7,8 @@ use std::cell::RefCell;
 use crate::bindings::types::{
     Deny, Principal, RequestEdit, RequestHead, Response, ResponseEdit, ResponseHead,
 };
-use crate::bindings::{
-    aggregator, authenticator, authorizer, handler, plugin, ticker, transformer,
-};
-use crate::{
-    Aggregate, Authenticate, Authorize, Handle, Plugin, Request, ResponseView, Tick, Transform,
-};
+use crate::bindings::{authenticator, authorizer, handler, plugin, ticker, transformer};
+use crate::{Authenticate, Authorize, Handle, Plugin, Request, ResponseView, Tick, Transform};
 
 thread_local! {
     static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
@@ -66,12 +62,6 @@ impl<T: Transform> transformer::exports::archway::plugin::transform::Guest for T
                 &ResponseView::from_host(response),
             )
         })
-    }
-}
-
-impl<T: Aggregate> aggregator::exports::archway::plugin::aggregate::Guest for T {
-    fn aggregate(request: &RequestHead) -> Result<Response, Deny> {
-        with_plugin(|p: &T| p.aggregate(&Request::from_host(request)))
     }
 }
 

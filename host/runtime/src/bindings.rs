@@ -22,6 +22,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use archway::plugin::{kv, log, streams, types};
-pub use exports::archway::plugin::{
-    aggregate, authenticate, authorize, handle, lifecycle, tick, transform,
-};
+pub use exports::archway::plugin::{authenticate, authorize, handle, lifecycle, tick, transform};

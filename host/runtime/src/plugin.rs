@@ -181,23 +181,10 @@ impl Plugin {
         .await
     }
 
-    /// Asks the plugin to answer the request itself.
+    /// Asks the plugin to answer the request itself (a handler or an aggregation).
     pub async fn handle(&self, request: &mut RequestHead) -> CallResult<PluginResponse> {
         let call = async |store: &mut Store<HostState>, exports: &RoleExports| {
             exported(&exports.handle).call_handle(store, lent()).await
-        };
-        self.decide(Some(request), None, call, |checker, response| {
-            checker.response(response)
-        })
-        .await
-    }
-
-    /// Asks the plugin to build the response from upstream calls.
-    pub async fn aggregate(&self, request: &mut RequestHead) -> CallResult<PluginResponse> {
-        let call = async |store: &mut Store<HostState>, exports: &RoleExports| {
-            exported(&exports.aggregate)
-                .call_aggregate(store, lent())
-                .await
         };
         self.decide(Some(request), None, call, |checker, response| {
             checker.response(response)

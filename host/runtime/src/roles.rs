@@ -7,7 +7,7 @@ use std::fmt;
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
-use crate::bindings::{aggregate, authenticate, authorize, handle, tick, transform};
+use crate::bindings::{authenticate, authorize, handle, tick, transform};
 use crate::host::HostState;
 
 /// Declares every role once, with the `bindings` module of its exported interface.
@@ -84,7 +84,6 @@ roles! {
     Authenticate: authenticate,
     Authorize: authorize,
     Transform: transform,
-    Aggregate: aggregate,
     Handle: handle,
     Tick: tick,
 }

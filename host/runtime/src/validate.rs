@@ -46,7 +46,7 @@ pub struct Denial {
     pub body: Bytes,
 }
 
-/// A complete response from a handler or aggregator, validated.
+/// A complete response from a handler, validated.
 #[derive(Debug)]
 pub struct PluginResponse {
     /// 200-599.
