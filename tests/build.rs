@@ -7,6 +7,7 @@ fn main() {
     let built = archway_wasm_build::build(&[
         "examples/plugins/hello-auth",
         "examples/plugins/visits",
+        "examples/plugins/dashboard",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
         "tests/fixtures/stamp-a",

@@ -43,6 +43,7 @@ mod request;
 mod response;
 mod roles;
 mod store;
+pub mod upstream;
 
 pub use bindings::log::Level;
 pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit, RouteInfo};
@@ -52,6 +53,7 @@ pub use request::{FakeRequest, Request};
 pub use response::ResponseView;
 pub use serde_json;
 pub use store::{Entry, StoreError, kv, streams};
+pub use upstream::Call;
 
 /// A plugin: built once per instance from the `config` table of its gateway config entry.
 pub trait Plugin: Sized + 'static {

@@ -9,6 +9,7 @@ mod plugins;
 mod reload;
 mod store;
 mod ticks;
+mod upstream;
 
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.
 fn chain_config() -> String {

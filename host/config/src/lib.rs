@@ -88,6 +88,13 @@ impl Config {
         if self.server.cache_dir.is_relative() {
             self.server.cache_dir = base.join(&self.server.cache_dir);
         }
+        for service in &mut self.services {
+            if let Some(ca_file) = &mut service.ca_file
+                && ca_file.is_relative()
+            {
+                *ca_file = base.join(&*ca_file);
+            }
+        }
         for plugin in &mut self.plugins {
             if let PluginSource::Path(path) = &mut plugin.source
                 && path.is_relative()

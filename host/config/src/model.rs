@@ -148,6 +148,12 @@ pub struct PluginConfig {
     /// Whether the host buffers the request body for this plugin's `body()`.
     #[serde(default)]
     pub read_body: bool,
+    /// The services the plugin may call through the `upstream` import, by name.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// The largest upstream response body the plugin accepts, in bytes.
+    #[serde(default = "default_max_upstream_response_bytes")]
+    pub max_upstream_response_bytes: u64,
     /// Runs the plugin's `tick` this often, in milliseconds (on one node at a time).
     #[serde(default)]
     pub tick_interval_ms: Option<u64>,
@@ -161,6 +167,9 @@ fn default_max_idle() -> usize {
 }
 fn default_max_concurrent_calls() -> usize {
     100
+}
+fn default_max_upstream_response_bytes() -> u64 {
+    1 << 20
 }
 fn default_timeout_ms() -> u64 {
     100
@@ -242,8 +251,12 @@ pub enum InstanceMode {
 pub struct ServiceConfig {
     /// The name routes use as `service_name`.
     pub name: String,
-    /// The base URL, `http://host:port`.
+    /// The base URL, `http://host:port` or `https://host:port`.
     pub url: String,
+    /// For `https` services: a PEM file of the CA certificates that sign the service's
+    /// certificate, trusted instead of the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What to do when a plugin on a route fails (trap, timeout, bad output).

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::model::{default_cache_ttl, default_retry_count, default_version};
-use crate::{Config, ConfigError, LoadBalanceStrategy, PluginConfig, RouteConfig};
+use crate::{Capability, Config, ConfigError, LoadBalanceStrategy, PluginConfig, RouteConfig};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
@@ -31,6 +31,11 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems.push(format!(
                 "service {}: url {:?} {why}",
                 service.name, service.url
+            ));
+        } else if service.ca_file.is_some() && !service.url.starts_with("https://") {
+            problems.push(format!(
+                "service {}: ca_file is set but the url is not https://",
+                service.name
             ));
         }
     }
@@ -76,6 +81,9 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str, problems: &mut V
     }
 }
 
+/// The most a plugin may take in from one upstream response (64 MiB).
+const MAX_UPSTREAM_RESPONSE_BYTES: u64 = 64 << 20;
+
 fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     let name = &plugin.name;
     if plugin.timeout_ms == 0 || plugin.timeout_ms > 60_000 {
@@ -87,6 +95,26 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     if !(1..=1000).contains(&plugin.max_concurrent_calls) {
         problems.push(format!(
             "plugin {name}: max_concurrent_calls must be 1..=1000"
+        ));
+    }
+    let grants_upstream = plugin.capabilities.contains(&Capability::Upstream);
+    match (grants_upstream, plugin.upstreams.is_empty()) {
+        (true, true) => problems.push(format!(
+            "plugin {name}: capability upstream is granted but upstreams lists no service"
+        )),
+        (false, false) => problems.push(format!(
+            "plugin {name}: upstreams lists services but capability upstream is not granted"
+        )),
+        _ => {}
+    }
+    if plugin.upstreams.iter().any(String::is_empty) {
+        problems.push(format!(
+            "plugin {name}: upstreams has an empty service name"
+        ));
+    }
+    if !(1..=MAX_UPSTREAM_RESPONSE_BYTES).contains(&plugin.max_upstream_response_bytes) {
+        problems.push(format!(
+            "plugin {name}: max_upstream_response_bytes must be 1..={MAX_UPSTREAM_RESPONSE_BYTES}"
         ));
     }
     if plugin
@@ -102,8 +130,8 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
 /// Services are plain `http://host:port` bases for now.
 fn check_service_url(url: &str) -> Result<(), &'static str> {
     let uri: http::Uri = url.parse().map_err(|_| "is not a URL")?;
-    if uri.scheme_str() != Some("http") {
-        return Err("must start with http://");
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("must start with http:// or https://");
     }
     if uri.authority().is_none() {
         return Err("has no host");
@@ -197,6 +225,17 @@ fn is_version_label(version: &str) -> bool {
 /// (`retry_count = 3`, `circuit_breaker_enabled = true`) that promise what is not done.
 pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
+    for plugin in &config.plugins {
+        for service in &plugin.upstreams {
+            if config.service(service).is_none() {
+                warnings.push(format!(
+                    "plugin {}: upstreams names service {service}, which this file does not \
+                     define (its calls fail with unknown-service unless the admin API adds it)",
+                    plugin.name
+                ));
+            }
+        }
+    }
     let mut keeping_defaults = 0;
     for route in &config.routes {
         let mut inert = |field: &str, value: String| {
@@ -538,5 +577,58 @@ mod tests {
     fn no_warning_when_nothing_is_set_and_there_are_no_routes() {
         let config = parse(SERVICE).expect("valid");
         assert_eq!(config.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn upstreams_and_the_upstream_capability_go_together() {
+        let plugin = |fields: &str| {
+            format!("{SERVICE}[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\n{fields}\n")
+        };
+        let err = parse(&plugin("upstreams = [\"users\"]")).expect_err("not granted");
+        assert!(
+            err.to_string().contains(
+                "plugin p: upstreams lists services but capability upstream is not granted"
+            ),
+            "{err}"
+        );
+        let err = parse(&plugin("capabilities = [\"upstream\"]")).expect_err("no services");
+        assert!(
+            err.to_string().contains(
+                "plugin p: capability upstream is granted but upstreams lists no service"
+            ),
+            "{err}"
+        );
+        let config = parse(&plugin(
+            "capabilities = [\"upstream\"]\nupstreams = [\"users\", \"later\"]",
+        ))
+        .expect("valid");
+        assert_eq!(
+            config.warnings(),
+            [
+                "plugin p: upstreams names service later, which this file does not define \
+              (its calls fail with unknown-service unless the admin API adds it)"
+            ]
+        );
+    }
+
+    #[test]
+    fn https_services_may_name_a_ca_file_resolved_against_the_config_directory() {
+        let config = parse(
+            "[[services]]\nname = \"s\"\nurl = \"https://api.example:443\"\nca_file = \"ca.pem\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.services[0].ca_file.as_deref(),
+            Some(Path::new("/etc/archway/ca.pem"))
+        );
+        let err = parse(
+            "[[services]]\nname = \"s\"\nurl = \"http://api.example\"\nca_file = \"ca.pem\"\n",
+        )
+        .expect_err("plain http with a CA");
+        assert!(
+            err.to_string()
+                .contains("service s: ca_file is set but the url is not https://"),
+            "{err}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
-use archway_proxy::{Managed, Plugins, Proxy, Snapshot};
+use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
@@ -45,7 +45,12 @@ pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let runtime = Runtime::new()?;
     let plugins = compose::load_plugins(&runtime, config).await?;
     let config = Arc::new(config.clone());
-    Snapshot::build(config.clone(), Arc::default(), Arc::new(plugins.clone()))?;
+    Snapshot::build(
+        config.clone(),
+        Arc::default(),
+        Arc::new(plugins.clone()),
+        Arc::default(),
+    )?;
     let mut plugins: Vec<(String, String)> = plugins
         .values()
         .map(|p| {
@@ -120,12 +125,18 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let store = open_store(&config.store).await?;
     let state = GatewayState::new(store.clone());
-    let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?.with_store(store);
+    let service_calls = Arc::new(ServiceDirectory::default());
+    let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?
+        .with_store(store)
+        .with_service_calls(service_calls.clone());
     let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
     let snapshot = initial_snapshot(Arc::new(config), plugins, &state).await?;
     let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
     let access_log = snapshot.config().log.access_log;
-    let proxy = Arc::new(Proxy::new(snapshot, access_log).with_rate_limits(state.store().clone()));
+    let proxy = Proxy::new(snapshot, access_log)
+        .with_rate_limits(state.store().clone())
+        .with_service_calls(service_calls);
+    let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
     let follower = sync::follow(state.clone(), routing.clone());
     // Unique per gateway process and start, even for two containers alike in pid and address.
@@ -167,9 +178,15 @@ async fn initial_snapshot(
     plugins: Arc<Plugins>,
     state: &GatewayState,
 ) -> anyhow::Result<Snapshot> {
+    let clients = Arc::new(Clients::default());
     let managed = match state.managed().await {
-        Ok(managed) => Snapshot::build(config.clone(), Arc::new(managed), plugins.clone())
-            .map_err(anyhow::Error::from),
+        Ok(managed) => Snapshot::build(
+            config.clone(),
+            Arc::new(managed),
+            plugins.clone(),
+            clients.clone(),
+        )
+        .map_err(anyhow::Error::from),
         Err(error) => Err(anyhow::Error::from(error).context("cannot read managed routes")),
     };
     match managed {
@@ -180,6 +197,7 @@ async fn initial_snapshot(
                 config,
                 Arc::new(Managed::default()),
                 plugins,
+                clients,
             )?)
         }
     }

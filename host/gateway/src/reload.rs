@@ -280,6 +280,7 @@ impl Reloader {
                         config.clone(),
                         current.managed().clone(),
                         Arc::new(plugins.clone()),
+                        current.clients().clone(),
                     )
                 };
                 let mut snapshot = build(&plugins)?;

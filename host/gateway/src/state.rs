@@ -233,6 +233,7 @@ mod tests {
         ServiceConfig {
             name: name.to_owned(),
             url: "http://127.0.0.1:9000".to_owned(),
+            ca_file: None,
         }
     }
 

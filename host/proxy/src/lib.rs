@@ -1,4 +1,5 @@
-//! The Archway proxy: listeners, router, the request pipeline, and the upstream client.
+//! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain
+//! and TLS) and the plugins' calls to services.
 //!
 //! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
 //! into a routing snapshot;
@@ -7,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod client;
 pub mod error;
 mod limit;
 mod path;
@@ -14,12 +16,17 @@ pub mod pipeline;
 mod route;
 mod router;
 mod server;
+mod service;
+mod service_calls;
 mod snapshot;
 mod upstream;
 
 pub use body::ProxyBody;
+pub use client::{Clients, TlsError};
 pub use error::GatewayError;
 pub use route::RouteError;
 pub use server::Proxy;
+pub use service::ServiceError;
+pub use service_calls::ServiceDirectory;
 pub use snapshot::{Managed, Plugins, Snapshot, SnapshotError};
 pub use upstream::UpstreamError;

@@ -27,7 +27,7 @@ use crate::limit;
 use crate::path;
 use crate::route::{Dispatch, Route};
 use crate::snapshot::Snapshot;
-use crate::upstream::{self, Upstream};
+use crate::upstream;
 
 /// The pipeline's phases, named in logs when a plugin fails.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +50,6 @@ type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 /// route that matched.
 pub async fn run(
     snapshot: &Snapshot,
-    upstream: &Upstream,
     limits: Option<&Store>,
     request: Request<Incoming>,
     client_ip: IpAddr,
@@ -70,6 +69,7 @@ pub async fn run(
         Continue(counted) => counted,
         Break(response) => return (response, Some(route.id.clone())),
     };
+    let deadline = Instant::now() + route.timeout;
     let mut head = RequestHead {
         method: parts.method,
         path: path.to_owned(),
@@ -81,9 +81,9 @@ pub async fn run(
         tenant: None,
         principal: None,
         body: None,
+        deadline: Some(deadline),
     };
-    let deadline = Instant::now() + route.timeout;
-    let handled = through_plugins(&route, upstream, &mut head, body);
+    let handled = through_plugins(&route, &mut head, body);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
         Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -96,7 +96,6 @@ pub async fn run(
 
 async fn through_plugins(
     route: &Route,
-    upstream: &Upstream,
     head: &mut RequestHead,
     body: Incoming,
 ) -> Flow<Response<ProxyBody>> {
@@ -104,7 +103,7 @@ async fn through_plugins(
     authenticate(route, head).await?;
     authorize(route, head).await?;
     let path_replaced = transform_request(route, head).await?;
-    let response = dispatch(route, upstream, head, stream, path_replaced).await?;
+    let response = dispatch(route, head, stream, path_replaced).await?;
     transform_response(route, head, response).await
 }
 
@@ -188,7 +187,6 @@ async fn transform_request(route: &Route, head: &mut RequestHead) -> Flow<bool> 
 
 async fn dispatch(
     route: &Route,
-    upstream: &Upstream,
     head: &mut RequestHead,
     stream: Option<Incoming>,
     path_replaced: bool,
@@ -204,7 +202,7 @@ async fn dispatch(
             *response.headers_mut() = answer.headers;
             Continue(response)
         }
-        Dispatch::Upstream { authority } => {
+        Dispatch::Upstream(service) => {
             // A transform's new path replaces the one `target_url` would make.
             let upstream_path = if path_replaced {
                 head.path.clone()
@@ -228,8 +226,8 @@ async fn dispatch(
                 }
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
-            let sent = match upstream::request(head, authority, &upstream_path, headers, body) {
-                Ok(request) => upstream.send(request).await,
+            let sent = match upstream::request(head, service, &upstream_path, headers, body) {
+                Ok(request) => service.client.send(request).await,
                 Err(error) => Err(error),
             };
             match sent {

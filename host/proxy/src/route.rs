@@ -6,20 +6,17 @@ use std::time::Duration;
 
 use archway_config::{Config, RouteConfig};
 use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
-use http::uri::Authority;
 
 use crate::body::ProxyBody;
 use crate::error::GatewayError;
+use crate::service::{Service, Services};
 use crate::snapshot::Plugins;
 
 /// Where a route's requests go.
 #[derive(Debug)]
 pub enum Dispatch {
     /// To an upstream service.
-    Upstream {
-        /// The service's `host:port`.
-        authority: Authority,
-    },
+    Upstream(Arc<Service>),
     /// To a handler plugin.
     Handler(Arc<Plugin>),
 }
@@ -70,8 +67,8 @@ pub enum RouteError {
         /// The runtime's error.
         source: LoadError,
     },
-    /// The service URL has no usable authority.
-    #[error("route {route}: service {service} has no host:port")]
+    /// The route's service is not configured.
+    #[error("route {route}: service {service} is not configured")]
     BadService {
         /// The route id.
         route: String,
@@ -91,10 +88,11 @@ pub enum RouteError {
 }
 
 impl Route {
-    /// Resolves a route's plugins and service; `config` holds the services and limits.
+    /// Resolves a route's plugins and service; `config` holds the limits.
     pub fn build(
         config: &Config,
         route: &RouteConfig,
+        services: &Services,
         plugins: &Plugins,
     ) -> Result<Self, RouteError> {
         let resolve = |names: &[String], role: Role| -> Result<Vec<Arc<Plugin>>, RouteError> {
@@ -118,22 +116,18 @@ impl Route {
         let authenticate = resolve(&route.authenticate, Role::Authenticate)?;
         let authorize = resolve(&route.authorize, Role::Authorize)?;
         let transform = resolve(&route.transform, Role::Transform)?;
-        let dispatch = match &route.handler {
-            Some(handler) => {
-                Dispatch::Handler(resolve(std::slice::from_ref(handler), Role::Handle)?.remove(0))
-            }
-            None => {
-                let bad = || RouteError::BadService {
-                    route: route.id.clone(),
-                    service: route.service_name.clone(),
-                };
-                let service = config.service(&route.service_name).ok_or_else(bad)?;
-                let uri: http::Uri = service.url.parse().map_err(|_| bad())?;
-                Dispatch::Upstream {
-                    authority: uri.authority().cloned().ok_or_else(bad)?,
-                }
-            }
-        };
+        let dispatch =
+            match &route.handler {
+                Some(handler) => Dispatch::Handler(
+                    resolve(std::slice::from_ref(handler), Role::Handle)?.remove(0),
+                ),
+                None => Dispatch::Upstream(services.get(&route.service_name).cloned().ok_or_else(
+                    || RouteError::BadService {
+                        route: route.id.clone(),
+                        service: route.service_name.clone(),
+                    },
+                )?),
+            };
         let buffers_body = matches!(dispatch, Dispatch::Handler(_))
             || authenticate
                 .iter()

@@ -338,15 +338,19 @@ mod tests {
     use archway_config::Config;
 
     use super::*;
+    use crate::client::Clients;
+    use crate::service::Services;
 
     fn router(routes_toml: &str) -> Router {
         let text =
             format!("[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:1\"\n{routes_toml}");
         let config = Config::from_toml_str(&text, std::path::Path::new(".")).expect("valid config");
+        let services =
+            Services::build(&config.services, &Clients::default()).expect("services resolve");
         let routes = config
             .routes
             .iter()
-            .map(|r| Route::build(&config, r, &HashMap::new()).expect("route builds"))
+            .map(|r| Route::build(&config, r, &services, &HashMap::new()).expect("route builds"))
             .collect();
         Router::new(routes).expect("no conflicts")
     }

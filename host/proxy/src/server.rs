@@ -16,13 +16,14 @@ use tokio::net::TcpListener;
 use archway_store::Store;
 
 use crate::pipeline;
+use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
-use crate::upstream::Upstream;
 
-/// The proxy: the current snapshot (swapped whole on reload) and the upstream client.
+/// The proxy: the current snapshot (swapped whole on reload), and the directory that
+/// plugins' upstream calls resolve services in, kept in step with it.
 pub struct Proxy {
     snapshot: ArcSwap<Snapshot>,
-    upstream: Upstream,
+    service_calls: Option<Arc<ServiceDirectory>>,
     limits: Option<Store>,
     access_log: bool,
 }
@@ -32,7 +33,7 @@ impl Proxy {
     pub fn new(snapshot: Snapshot, access_log: bool) -> Self {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            upstream: Upstream::default(),
+            service_calls: None,
             limits: None,
             access_log,
         }
@@ -44,8 +45,19 @@ impl Proxy {
         self
     }
 
+    /// Points plugins' upstream calls (the runtime's [`ServiceDirectory`]) at the
+    /// services of the snapshot serving now, and of each one swapped in.
+    pub fn with_service_calls(mut self, directory: Arc<ServiceDirectory>) -> Self {
+        directory.serve(self.snapshot.load().services().clone());
+        self.service_calls = Some(directory);
+        self
+    }
+
     /// Replaces the snapshot; requests in flight finish on the one they started with.
     pub fn swap(&self, snapshot: Snapshot) {
+        if let Some(directory) = &self.service_calls {
+            directory.serve(snapshot.services().clone());
+        }
         self.snapshot.store(Arc::new(snapshot));
     }
 
@@ -116,14 +128,8 @@ impl Proxy {
             None => (None, None),
         };
         let snapshot = self.snapshot.load_full();
-        let (response, route) = pipeline::run(
-            &snapshot,
-            &self.upstream,
-            self.limits.as_ref(),
-            request,
-            peer.ip(),
-        )
-        .await;
+        let (response, route) =
+            pipeline::run(&snapshot, self.limits.as_ref(), request, peer.ip()).await;
         if let (Some(started), Some(method), Some(path)) = (started, method, path) {
             tracing::info!(
                 target: "archway.access",

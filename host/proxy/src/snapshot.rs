@@ -1,5 +1,5 @@
-//! One immutable snapshot: the routes, the plugins they run (and those that tick) and
-//! the config they came from — what a request sees from start to end, even if a reload swaps in a new one
+//! One immutable snapshot: the routes, the services and plugins they use (and the plugins
+//! that tick) and the config they came from — what a request sees from start to end, even if a reload swaps in a new one
 //! meanwhile. [`Snapshot::build`] is the one builder: start-up, a file reload and a store
 //! change all call it and swap the result in whole.
 
@@ -9,8 +9,10 @@ use std::sync::Arc;
 use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
 use archway_runtime::{LoadError, Plugin, Role};
 
+use crate::client::Clients;
 use crate::route::{Route, RouteError};
 use crate::router::Router;
+use crate::service::{ServiceError, Services};
 
 /// The loaded plugins a snapshot serves with, by name.
 pub type Plugins = HashMap<String, Arc<Plugin>>;
@@ -30,6 +32,9 @@ pub enum SnapshotError {
     /// The managed routes and services do not fit the file config.
     #[error("managed routes do not fit the file config: {0}")]
     Managed(#[source] ConfigError),
+    /// A service cannot be used (its CA file).
+    #[error("cannot use a service: {0}")]
+    Service(#[from] ServiceError),
     /// A route cannot be served (missing plugin or role, bad service, conflict).
     #[error("cannot build the routing table: {0}")]
     Route(#[from] RouteError),
@@ -44,16 +49,20 @@ pub struct Snapshot {
     config: Arc<Config>,
     managed: Arc<Managed>,
     plugins: Arc<Plugins>,
+    services: Arc<Services>,
+    clients: Arc<Clients>,
     router: Router,
 }
 
 impl Snapshot {
     /// Builds the snapshot for a file config, the managed records and the plugins
-    /// loaded for that config.
+    /// loaded for that config; services get their pooled clients from `clients` (a
+    /// rebuild passes on the serving snapshot's, so warm connections stay).
     pub fn build(
         config: Arc<Config>,
         managed: Arc<Managed>,
         plugins: Arc<Plugins>,
+        clients: Arc<Clients>,
     ) -> Result<Self, SnapshotError> {
         let merged = if *managed == Managed::default() {
             None
@@ -71,16 +80,19 @@ impl Snapshot {
             }
         }
         let view = merged.as_ref().unwrap_or(&config);
+        let services = Services::build(&view.services, &clients)?;
         let routes = view
             .routes
             .iter()
-            .map(|route| Route::build(view, route, &plugins))
+            .map(|route| Route::build(view, route, &services, &plugins))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             router: Router::new(routes)?,
             config,
             managed,
             plugins,
+            services: Arc::new(services),
+            clients,
         })
     }
 
@@ -97,6 +109,16 @@ impl Snapshot {
     /// The plugins it serves with.
     pub fn plugins(&self) -> &Arc<Plugins> {
         &self.plugins
+    }
+
+    /// The upstream services, by name.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// The client pools its services use.
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.clients
     }
 
     /// The routing table.

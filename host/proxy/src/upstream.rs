@@ -1,20 +1,17 @@
-//! Sends requests to upstream services over pooled keep-alive connections: builds the
-//! upstream URI, strips hop-by-hop headers both ways and adds `X-Forwarded-*`. The wait
-//! for the response head is bounded by the route's deadline, set once in the pipeline.
+//! Forwarding a client's request to its route's service: builds the upstream URI, strips
+//! hop-by-hop headers both ways and adds `X-Forwarded-*`. The wait for the response head
+//! is bounded by the route's deadline, set once in the pipeline.
 
 use std::net::IpAddr;
 
 use archway_runtime::{HOP_BY_HOP, RequestHead};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::uri::{Authority, PathAndQuery};
+use http::{Request, Uri};
 
 use crate::body::UpstreamBody;
 use crate::error::GatewayError;
+use crate::service::Service;
 
 /// Why an upstream call failed, with its cause; says whether the request may have
 /// reached the upstream (retries must not re-send one that may have).
@@ -74,57 +71,16 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The pooled HTTP client shared by all routes.
-#[derive(Clone, Debug)]
-pub struct Upstream {
-    client: Client<HttpConnector, UpstreamBody>,
-}
-
-impl Default for Upstream {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self { client }
-    }
-}
-
-impl Upstream {
-    /// Sends the request and waits for the response head.
-    pub async fn send(
-        &self,
-        request: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let authority = request
-            .uri()
-            .authority()
-            .cloned()
-            .expect("upstream requests are built with an authority");
-        match self.client.request(request).await {
-            Err(source) if source.is_connect() => Err(UpstreamError::Connect { authority, source }),
-            Err(source) => Err(UpstreamError::Failed { authority, source }),
-            Ok(mut response) => {
-                // The client's connection has its own protocol version; the upstream's is not its business.
-                *response.version_mut() = http::Version::default();
-                strip_hop_by_hop(response.headers_mut());
-                Ok(response)
-            }
-        }
-    }
-}
-
 /// The upstream request for a request head: method, rewritten path, forwarded headers.
 pub fn request(
     head: &RequestHead,
-    authority: &Authority,
+    service: &Service,
     upstream_path: &str,
     headers: HeaderMap,
     body: UpstreamBody,
 ) -> Result<Request<UpstreamBody>, UpstreamError> {
     let invalid = |reason: &str| UpstreamError::InvalidRequest {
-        authority: authority.clone(),
+        authority: service.authority.clone(),
         reason: reason.to_owned(),
     };
     let path_and_query = match &head.query {
@@ -133,8 +89,8 @@ pub fn request(
     }
     .map_err(|_| invalid("the path or query is not valid"))?;
     let uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(authority.clone())
+        .scheme(service.scheme.clone())
+        .authority(service.authority.clone())
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| invalid("the URI is not valid"))?;

@@ -17,9 +17,12 @@ use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
+use archway_config::{Capability, PluginConfig};
+
 use crate::bindings::types;
 use crate::deadline::EPOCH_TICK;
-use crate::host::HostState;
+use crate::host::{HostImports, HostState};
+use crate::upstream::{ServiceCalls, UpstreamGrant};
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
 
 /// A component's bytes with their content hash, computed once: the compile caches' key
@@ -54,7 +57,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) base_linker: Linker<HostState>,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
-    pub(crate) store: Option<archway_store::Store>,
+    store: Option<archway_store::Store>,
+    service_calls: Option<Arc<dyn ServiceCalls>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -121,6 +125,7 @@ impl Runtime {
             base_linker,
             compiled: Mutex::default(),
             store: None,
+            service_calls: None,
             ticker: Some(ticker),
             stop,
         })
@@ -131,6 +136,32 @@ impl Runtime {
     pub fn with_store(mut self, store: archway_store::Store) -> Self {
         self.store = Some(store);
         self
+    }
+
+    /// Sends the `upstream` calls of plugins granted it through `calls`; without it their
+    /// calls fail with `unavailable`.
+    pub fn with_service_calls(mut self, calls: Arc<dyn ServiceCalls>) -> Self {
+        self.service_calls = Some(calls);
+        self
+    }
+
+    /// What the host lends a plugin's instances: the store, and the services it may
+    /// call when granted `upstream`.
+    pub(crate) fn imports_for(&self, settings: &PluginConfig) -> HostImports {
+        let upstream = self
+            .service_calls
+            .as_ref()
+            .filter(|_| settings.capabilities.contains(&Capability::Upstream))
+            .map(|calls| UpstreamGrant {
+                calls: calls.clone(),
+                services: settings.upstreams.iter().cloned().collect(),
+                max_response_bytes: usize::try_from(settings.max_upstream_response_bytes)
+                    .unwrap_or(usize::MAX),
+            });
+        HostImports {
+            store: self.store.clone(),
+            upstream,
+        }
     }
 
     /// Compiles a component whose [`Runtime::content_hash`] is `hash` on a blocking

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
+use tokio::time::Instant;
 
 use crate::{Principal, RouteInfo};
 
@@ -34,6 +35,9 @@ pub struct RequestHead {
     pub principal: Option<Principal>,
     /// The buffered body, when the route buffers it.
     pub body: Option<Bytes>,
+    /// When the route's timeout runs out; the `upstream` calls a plugin makes for this
+    /// request wait no longer.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for RequestHead {
@@ -54,6 +58,7 @@ impl Default for RequestHead {
             tenant: None,
             principal: None,
             body: None,
+            deadline: None,
         }
     }
 }

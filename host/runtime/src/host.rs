@@ -1,6 +1,6 @@
 //! The store data of one plugin instance and the host side of the imports it may use:
 //! the request/response handles (always) and `log` (when granted); `kv` and `streams` are in
-//! `state.rs`.
+//! `state.rs`, `upstream` in `upstream.rs`.
 
 use std::sync::Arc;
 
@@ -12,6 +12,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::Principal;
 use crate::bindings::{log, types};
 use crate::head::{RequestHead, ResponseHead, header_pairs, header_text};
+use crate::upstream::UpstreamGrant;
+
+/// What the host lends a plugin's instances for the imports it was granted.
+#[derive(Clone, Default)]
+pub(crate) struct HostImports {
+    /// The store behind `kv` and `streams`.
+    pub(crate) store: Option<Store>,
+    /// The services behind `upstream`, when granted.
+    pub(crate) upstream: Option<UpstreamGrant>,
+}
 
 /// What one instance's store holds. The request and response in flight are lent to the
 /// instance by swapping them into these slots for one call, which costs no allocation;
@@ -21,6 +31,7 @@ pub(crate) struct HostState {
     pub(crate) request: RequestHead,
     pub(crate) response: ResponseHead,
     pub(crate) store: Option<Store>,
+    pub(crate) upstream: Option<UpstreamGrant>,
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     wasi: WasiCtx,
@@ -72,10 +83,11 @@ impl ResourceLimiter for MemoryCap {
 impl HostState {
     /// A sandbox with no files, no environment, no sockets and stdio that goes nowhere,
     /// and a memory cap.
-    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize, store: Option<Store>) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize, imports: HostImports) -> Self {
         Self {
             plugin,
-            store,
+            store: imports.store,
+            upstream: imports.upstream,
             request: RequestHead::default(),
             response: ResponseHead::default(),
             table: ResourceTable::new(),

@@ -12,7 +12,7 @@ use wasmtime::{Store, Trap};
 use crate::bindings::lifecycle;
 use crate::deadline::{Meter, Panicked};
 use crate::head::{RequestHead, ResponseHead};
-use crate::host::HostState;
+use crate::host::{HostImports, HostState};
 use crate::roles::{RoleExports, RoleIndices};
 use crate::{LoadError, PluginError, Role};
 
@@ -46,7 +46,7 @@ pub(crate) struct Template {
     init_config: String,
     timeout_ms: u64,
     memory_bytes: usize,
-    store: Option<archway_store::Store>,
+    imports: HostImports,
 }
 
 impl Template {
@@ -56,7 +56,7 @@ impl Template {
     pub(crate) fn new(
         settings: &PluginConfig,
         pre: InstancePre<HostState>,
-        store: Option<archway_store::Store>,
+        imports: HostImports,
     ) -> Result<Self, LoadError> {
         let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
         let roles = RoleIndices::new(&pre);
@@ -79,7 +79,7 @@ impl Template {
                 .expect("TOML values always serialise to JSON"),
             timeout_ms: settings.timeout_ms,
             memory_bytes: usize::try_from(settings.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
-            store,
+            imports,
         })
     }
 
@@ -93,7 +93,7 @@ impl Template {
         let meter = Arc::new(Meter::new(Duration::from_millis(self.timeout_ms)));
         let mut store = Store::new(
             self.pre.engine(),
-            HostState::new(self.name.clone(), self.memory_bytes, self.store.clone()),
+            HostState::new(self.name.clone(), self.memory_bytes, self.imports.clone()),
         );
         store.limiter(|state| &mut state.memory);
         let on_epoch = meter.clone();

@@ -26,6 +26,7 @@ mod plugin;
 mod pool;
 mod roles;
 mod state;
+mod upstream;
 mod validate;
 
 pub use bindings::types::{Principal, RouteInfo};
@@ -34,6 +35,7 @@ pub use error::{LoadError, PluginError, RuntimeError};
 pub use head::{RequestHead, ResponseHead};
 pub use plugin::{CallResult, Plugin};
 pub use roles::Role;
+pub use upstream::{ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply};
 pub use validate::{
     Denial, HOP_BY_HOP, MAX_BODY_BYTES, PluginResponse, RequestChanges, ResponseChanges,
 };

@@ -5,7 +5,7 @@
 use archway_config::{Capability, PluginConfig};
 use wasmtime::component::{Component, HasSelf, InstancePre};
 
-use crate::bindings::{kv, log, streams};
+use crate::bindings::{kv, log, streams, upstream};
 use crate::host::HostState;
 use crate::{LoadError, Runtime};
 
@@ -28,6 +28,9 @@ pub(crate) fn link(
             Capability::Kv => kv::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
             Capability::Streams => {
                 streams::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            }
+            Capability::Upstream => {
+                upstream::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             }
             other => {
                 return Err(LoadError::UnavailableCapability {

@@ -68,7 +68,7 @@ impl Plugin {
                 reason: format!("{e:#}"),
             })?;
         let pre = link(runtime, &component, settings)?;
-        let template = Template::new(settings, pre, runtime.store.clone())?;
+        let template = Template::new(settings, pre, runtime.imports_for(settings))?;
         let first = template.instantiate().await.map_err(|e| LoadError::Init {
             plugin: settings.name.clone(),
             reason: e.to_string(),

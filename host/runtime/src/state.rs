@@ -174,11 +174,12 @@ fn guest_entry(entry: StreamEntry) -> streams::Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::HostImports;
 
     #[test]
     fn keys_are_private_to_the_plugin_and_the_requests_tenant() {
         let namespace = |plugin: &str, tenant: Option<&str>| {
-            let mut state = HostState::new(plugin.into(), 1 << 20, None);
+            let mut state = HostState::new(plugin.into(), 1 << 20, HostImports::default());
             state.request.tenant = tenant.map(str::to_owned);
             state.namespace()
         };

@@ -1,0 +1,227 @@
+//! Plugins calling services through the `upstream` import (an aggregation fanning out to
+//! three real servers), and services reached over TLS.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use archway_tests::artifacts::DASHBOARD;
+use archway_tests::servers::{rendezvous, test_ca, tls_upstream};
+use archway_tests::{gateway, get, upstream};
+
+/// The dashboard aggregation over `users`, `orders` and `recommendations`; `extra` is
+/// appended to the plugin's table (before its `[plugins.config]`).
+fn dashboard_config(services: [SocketAddr; 3], upstreams: &str, extra: &str) -> String {
+    let [users, orders, recommendations] = services;
+    format!(
+        r#"
+        [log]
+        access_log = false
+
+        [[plugins]]
+        name = "dashboard"
+        path = "{DASHBOARD}"
+        capabilities = ["upstream"]
+        upstreams = {upstreams}
+        {extra}
+
+        [[services]]
+        name = "users"
+        url = "http://{users}"
+        [[services]]
+        name = "orders"
+        url = "http://{orders}"
+        [[services]]
+        name = "recommendations"
+        url = "http://{recommendations}"
+
+        [[routes]]
+        id = "dashboard"
+        path_pattern = "/dashboard/{{user}}"
+        method = "GET"
+        handler = "dashboard"
+        requires_auth = false
+        "#
+    )
+}
+
+const ALL: &str = r#"["users", "orders", "recommendations"]"#;
+
+async fn three_services(slow: Duration) -> [SocketAddr; 3] {
+    let fast = Duration::ZERO;
+    rendezvous(&[fast, fast, slow])
+        .await
+        .try_into()
+        .expect("three servers")
+}
+
+#[tokio::test]
+async fn an_aggregation_calls_three_services_at_once() {
+    let slow = Duration::from_millis(300);
+    let services = three_services(slow).await;
+    let gw = gateway(&dashboard_config(services, ALL, ""), upstream().await).await;
+
+    let started = Instant::now();
+    let reply = get(gw.addr(), "/dashboard/7", &[]).await;
+    let took = started.elapsed();
+
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["profile"]["path"], "/users/7");
+    assert_eq!(body["orders"]["path"], "/orders?user=7");
+    assert_eq!(body["recommendations"]["path"], "/recommendations/7");
+    for part in ["profile", "orders", "recommendations"] {
+        assert_eq!(
+            body[part]["together"], true,
+            "{part} was not in flight with the others"
+        );
+    }
+    assert!(
+        took >= slow,
+        "answered before the slow service did: {took:?}"
+    );
+    eprintln!("aggregation of 3 calls (slowest {slow:?}): {took:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_the_plugin_was_not_granted_is_refused_as_a_value() {
+    let services = three_services(Duration::ZERO).await;
+    let config = dashboard_config(services, r#"["users", "orders"]"#, "");
+    let gw = gateway(&config, upstream().await).await;
+
+    let reply = get(gw.addr(), "/dashboard/7", &[]).await;
+
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["recommendations"], serde_json::Value::Null);
+    let why = body["missing"]["recommendations"]
+        .as_str()
+        .expect("a reason");
+    assert!(
+        why.contains("recommendations is not in plugin dashboard's upstreams"),
+        "{why}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_slower_than_its_timeout_is_a_timeout_value() {
+    let services = three_services(Duration::from_secs(3)).await;
+    let config = format!(
+        "{}\n[plugins.config]\nrecommendations_timeout_ms = 100\n",
+        dashboard_config(services, ALL, "")
+    );
+    let gw = gateway(&config, upstream().await).await;
+
+    let reply = get(gw.addr(), "/dashboard/7", &[]).await;
+
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["missing"]["recommendations"], "timed out");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_over_the_plugins_limit_is_refused() {
+    let services = three_services(Duration::ZERO).await;
+    let config = dashboard_config(services, ALL, "max_upstream_response_bytes = 10");
+    let gw = gateway(&config, upstream().await).await;
+
+    let reply = get(gw.addr(), "/dashboard/7", &[]).await;
+
+    assert_eq!(reply.status, 502);
+    let message = reply.json()["msg"].as_str().expect("msg").to_owned();
+    assert_eq!(
+        message,
+        "profile unavailable: the response body is over 10 bytes"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() {
+    let secure = tls_upstream().await;
+    let ca = test_ca();
+    let config = format!(
+        r#"
+        [log]
+        access_log = false
+
+        [[plugins]]
+        name = "dashboard"
+        path = "{DASHBOARD}"
+        capabilities = ["upstream"]
+        upstreams = {ALL}
+
+        [[services]]
+        name = "users"
+        url = "https://localhost:{port}"
+        ca_file = "{ca}"
+        [[services]]
+        name = "orders"
+        url = "https://127.0.0.1:{port}"
+        ca_file = "{ca}"
+        [[services]]
+        name = "recommendations"
+        url = "https://127.0.0.1:{port}"
+
+        [[routes]]
+        id = "users"
+        path_pattern = "/users/*"
+        service_name = "users"
+        target_url = "/u/*"
+        requires_auth = false
+
+        [[routes]]
+        id = "untrusted"
+        path_pattern = "/untrusted/*"
+        service_name = "recommendations"
+        requires_auth = false
+
+        [[routes]]
+        id = "dashboard"
+        path_pattern = "/dashboard/{{user}}"
+        handler = "dashboard"
+        requires_auth = false
+        "#,
+        port = secure.port(),
+        ca = ca.display(),
+    );
+    let gw = gateway(&config, upstream().await).await;
+
+    let proxied = get(gw.addr(), "/users/7", &[]).await;
+    assert_eq!(
+        proxied.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&proxied.body)
+    );
+    assert_eq!(proxied.json()["path"], "/u/7");
+    assert_eq!(proxied.json()["tls"], true);
+
+    // The system's roots do not include the test CA, so the handshake is refused.
+    let untrusted = get(gw.addr(), "/untrusted/x", &[]).await;
+    assert_eq!(untrusted.status, 502);
+
+    let aggregated = get(gw.addr(), "/dashboard/7", &[]).await;
+    assert_eq!(aggregated.status, 200);
+    let body = aggregated.json();
+    assert_eq!(body["profile"]["tls"], true);
+    assert_eq!(body["orders"]["path"], "/orders?user=7");
+    assert_eq!(body["recommendations"], serde_json::Value::Null);
+    gw.stop().await;
+}

@@ -1,0 +1,140 @@
+//! Upstreams with a purpose, beside the example echo: a set that proves its requests
+//! were in flight together, and an HTTPS echo signed by the test CA in `tests/tls`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// How long a rendezvous request waits for the others before answering alone.
+const RENDEZVOUS_WAIT: Duration = Duration::from_secs(2);
+
+/// The test CA's certificate, which signs [`tls_upstream`]'s certificate.
+pub fn test_ca() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tls/ca.pem")
+}
+
+/// Starts one upstream per delay, sharing one rendezvous: each request waits until one
+/// request has reached every upstream (or 2 s pass), then its upstream's delay, then
+/// answers `{"path": ..., "together": <all had arrived>}`. Calls made one after another
+/// answer `together: false`; calls made at once answer `true`. One round per set.
+pub async fn rendezvous(delays: &[Duration]) -> Vec<SocketAddr> {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(Notify::new());
+    let expected = delays.len();
+    let mut addrs = Vec::new();
+    for &delay in delays {
+        let (arrived, all_in) = (arrived.clone(), all_in.clone());
+        let addr = serve_plain(move |request| {
+            let (arrived, all_in) = (arrived.clone(), all_in.clone());
+            async move {
+                let waiting = all_in.notified();
+                if arrived.fetch_add(1, Ordering::SeqCst) + 1 >= expected {
+                    all_in.notify_waiters();
+                }
+                let together = arrived.load(Ordering::SeqCst) >= expected
+                    || tokio::time::timeout(RENDEZVOUS_WAIT, waiting).await.is_ok();
+                tokio::time::sleep(delay).await;
+                json(&serde_json::json!({"path": path_and_query(&request), "together": together}))
+            }
+        })
+        .await;
+        addrs.push(addr);
+    }
+    addrs
+}
+
+/// Starts an HTTPS upstream for `localhost`/`127.0.0.1`, its certificate signed by
+/// [`test_ca`]; it answers `{"path": ..., "tls": true}`.
+pub async fn tls_upstream() -> SocketAddr {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tls");
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a usable certificate and key");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the CA ends the handshake; nothing to serve.
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|request: Request<Incoming>| async move {
+                    let reply = serde_json::json!({"path": path_and_query(&request), "tls": true});
+                    Ok::<_, std::convert::Infallible>(json(&reply))
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Serves plain HTTP on a free loopback port with `answer`.
+async fn serve_plain<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let answer = answer.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(request).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn path_and_query(request: &Request<Incoming>) -> String {
+    request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned()
+}
+
+fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
