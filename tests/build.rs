@@ -15,6 +15,7 @@ fn main() {
         "tests/fixtures/edits",
         "tests/fixtures/bare-authenticator",
         "tests/fixtures/ticker",
+        "tests/fixtures/metered",
     ]);
     let mut constants = String::new();
     for plugin in built {

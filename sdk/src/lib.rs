@@ -37,6 +37,7 @@
 #[doc(hidden)]
 pub mod bindings;
 mod host;
+pub mod metrics;
 mod principal;
 mod query;
 mod request;

@@ -184,4 +184,13 @@ impl<'a> ResponseView<'a> {
             Source::Fake(r) => r.headers.clone(),
         }
     }
+
+    /// The response body, when the plugin's config sets `read_response_body` (a fake
+    /// view always has its response's body).
+    pub fn body(&self) -> Option<Vec<u8>> {
+        match &self.source {
+            Source::Host(h) => h.body(),
+            Source::Fake(r) => Some(r.body.clone()),
+        }
+    }
 }

@@ -51,6 +51,7 @@ async fn bench() {
     let mut response = ResponseHead {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
+        body: None,
     };
 
     println!("| hook | calls | mean ns/call |\n|---|---:|---:|");

@@ -228,6 +228,83 @@ async fn response_edits_reach_the_client() {
 }
 
 #[tokio::test]
+async fn a_transform_rewrites_the_json_response_body() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "inner"
+        path = "{EDITS}"
+        read_response_body = true
+        [plugins.config.response]
+        json_wrap = "data"
+
+        [[plugins]]
+        name = "outer"
+        path = "{EDITS}"
+        read_response_body = true
+        [plugins.config.response]
+        json_wrap = "envelope"
+
+        [[plugins]]
+        name = "blind"
+        path = "{EDITS}"
+        [plugins.config.response]
+        json_wrap = "data"
+
+        {ECHO_SERVICE}
+
+        [[routes]]
+        id = "wrapped"
+        service_name = "echo"
+        path_pattern = "/wrapped/*"
+        requires_auth = false
+        transform = ["outer", "inner"]
+
+        [[routes]]
+        id = "small"
+        service_name = "echo"
+        path_pattern = "/small/*"
+        requires_auth = false
+        transform = ["inner"]
+        max_response_body_bytes = 16
+
+        [[routes]]
+        id = "blind"
+        service_name = "echo"
+        path_pattern = "/blind/*"
+        requires_auth = false
+        transform = ["blind"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+
+    // Responses pass transforms in reverse: `inner` wraps first, `outer` sees its result.
+    let reply = get(gateway.addr(), "/wrapped/x", &[]).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["envelope"]["data"]["path"], "/wrapped/x");
+    assert_eq!(content_length(&reply), reply.body.len());
+
+    let reply = get(gateway.addr(), "/small/x", &[]).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        reply.json()["msg"],
+        "the upstream response is too large to transform"
+    );
+
+    // Without read_response_body the plugin sees no body (and this one says so).
+    let reply = get(gateway.addr(), "/blind/x", &[]).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.json()["msg"], "json_wrap needs read_response_body");
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn read_body_shows_the_plugin_the_body_and_the_upstream_gets_it_unchanged() {
     let raw = body_upstream().await;
     let config = format!(

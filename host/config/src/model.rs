@@ -17,6 +17,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where gateway state and plugin data live.
     #[serde(default)]
     pub store: StoreSettings,
@@ -43,6 +46,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The largest request body accepted, unless a route sets its own.
     pub max_body_bytes: u64,
+    /// The largest upstream response body buffered for a transform that reads it,
+    /// unless a route sets its own.
+    pub max_response_body_bytes: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_seconds: u64,
     /// Worker threads serving requests; 0 means one per CPU.
@@ -56,6 +62,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 10 * 1024 * 1024,
+            max_response_body_bytes: 10 * 1024 * 1024,
             shutdown_grace_seconds: 10,
             workers: 0,
             cache_dir: PathBuf::from(".archway/cache"),
@@ -107,6 +114,25 @@ impl Default for LogConfig {
     }
 }
 
+/// The metrics endpoint, answered on the gateway's listener before routing.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether `GET <path>` answers the metrics in Prometheus text format.
+    pub enabled: bool,
+    /// The endpoint's path.
+    pub path: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/metrics".to_owned(),
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -148,12 +174,19 @@ pub struct PluginConfig {
     /// Whether the host buffers the request body for this plugin's `body()`.
     #[serde(default)]
     pub read_body: bool,
+    /// Whether the host buffers the response body for this transform's
+    /// `response-head.body()`.
+    #[serde(default)]
+    pub read_response_body: bool,
     /// The services the plugin may call through the `upstream` import, by name.
     #[serde(default)]
     pub upstreams: Vec<String>,
     /// The largest upstream response body the plugin accepts, in bytes.
     #[serde(default = "default_max_upstream_response_bytes")]
     pub max_upstream_response_bytes: u64,
+    /// The most metric series (name plus label values) the plugin may create.
+    #[serde(default = "default_max_metric_series")]
+    pub max_metric_series: usize,
     /// Runs the plugin's `tick` this often, in milliseconds (on one node at a time).
     #[serde(default)]
     pub tick_interval_ms: Option<u64>,
@@ -167,6 +200,9 @@ fn default_max_idle() -> usize {
 }
 fn default_max_concurrent_calls() -> usize {
     100
+}
+fn default_max_metric_series() -> usize {
+    1000
 }
 fn default_max_upstream_response_bytes() -> u64 {
     1 << 20
@@ -447,6 +483,9 @@ pub struct RouteConfig {
     /// The largest request body accepted on this route.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// The largest response body buffered on this route for a transform that reads it.
+    #[serde(default)]
+    pub max_response_body_bytes: Option<u64>,
     /// What happens when a plugin fails.
     #[serde(default)]
     pub plugin_failure: FailurePolicy,

@@ -42,6 +42,26 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for route in &config.routes {
         check_route(config, route, &mut problems);
     }
+    let metrics = &config.metrics;
+    if !metrics.path.starts_with('/') || metrics.path.contains(['{', '}', '*', '?']) {
+        problems.push(format!(
+            "metrics: path {:?} must be a plain path starting with /",
+            metrics.path
+        ));
+    }
+    if metrics.enabled {
+        for route in config
+            .routes
+            .iter()
+            .filter(|r| r.path_pattern == metrics.path)
+        {
+            problems.push(format!(
+                "route {}: path_pattern {} is the metrics endpoint's path, which is answered \
+                 before routing (set [metrics] path or enabled = false)",
+                route.id, route.path_pattern
+            ));
+        }
+    }
     for prefix in config.error_formats.keys() {
         if !prefix.starts_with('/') {
             problems.push(format!(
@@ -110,6 +130,11 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     if plugin.upstreams.iter().any(String::is_empty) {
         problems.push(format!(
             "plugin {name}: upstreams has an empty service name"
+        ));
+    }
+    if !(1..=100_000).contains(&plugin.max_metric_series) {
+        problems.push(format!(
+            "plugin {name}: max_metric_series must be 1..=100000"
         ));
     }
     if !(1..=MAX_UPSTREAM_RESPONSE_BYTES).contains(&plugin.max_upstream_response_bytes) {
@@ -608,6 +633,28 @@ mod tests {
                 "plugin p: upstreams names service later, which this file does not define \
               (its calls fail with unknown-service unless the admin API adds it)"
             ]
+        );
+    }
+
+    #[test]
+    fn the_metrics_path_is_plain_and_no_route_claims_it() {
+        let route = "[[routes]]\nid = \"m\"\npath_pattern = \"/metrics\"\nservice_name = \"users\"\nrequires_auth = false\n";
+        let err = parse(&format!("{SERVICE}{route}")).expect_err("the endpoint's path");
+        assert!(
+            err.to_string()
+                .contains("route m: path_pattern /metrics is the metrics endpoint's path"),
+            "{err}"
+        );
+        parse(&format!("{SERVICE}[metrics]\nenabled = false\n{route}")).expect("endpoint off");
+        parse(&format!(
+            "{SERVICE}[metrics]\npath = \"/internal/metrics\"\n{route}"
+        ))
+        .expect("moved");
+        let err = parse("[metrics]\npath = \"metrics\"\n").expect_err("relative");
+        assert!(
+            err.to_string()
+                .contains("metrics: path \"metrics\" must be a plain path"),
+            "{err}"
         );
     }
 

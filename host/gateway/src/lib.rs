@@ -123,6 +123,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     for warning in config.warnings() {
         tracing::warn!(target: "archway.config", "{warning}");
     }
+    let render_metrics = telemetry::metrics();
     let store = open_store(&config.store).await?;
     let state = GatewayState::new(store.clone());
     let service_calls = Arc::new(ServiceDirectory::default());
@@ -135,7 +136,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let access_log = snapshot.config().log.access_log;
     let proxy = Proxy::new(snapshot, access_log)
         .with_rate_limits(state.store().clone())
-        .with_service_calls(service_calls);
+        .with_service_calls(service_calls)
+        .with_metrics_endpoint(render_metrics);
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
     let follower = sync::follow(state.clone(), routing.clone());

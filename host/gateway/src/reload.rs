@@ -180,6 +180,7 @@ impl Reloader {
             match self.apply(Arc::new(config), true).await {
                 Ok(()) => {
                     self.status.config_applied();
+                    reloaded("archway_config_reloads_total", None, "applied");
                     tracing::info!(target: "archway.reload", "config reloaded");
                     if !restart_only.is_empty() {
                         tracing::warn!(
@@ -315,8 +316,7 @@ impl Reloader {
                     content_hash = hex(&plugin.content_hash()),
                     "plugin reloaded"
                 );
-                metrics::counter!("archway_plugin_reloads_total", "plugin" => name.to_owned())
-                    .increment(1);
+                reloaded("archway_plugin_reloads_total", Some(name), "applied");
                 self.status.plugin_loaded(name, &plugin.content_hash());
                 memory.refused.remove(name);
             }
@@ -409,8 +409,7 @@ impl Reloader {
             error,
             "plugin version refused; the previous version keeps serving"
         );
-        metrics::counter!("archway_plugin_reload_failures_total", "plugin" => name.to_owned())
-            .increment(1);
+        reloaded("archway_plugin_reloads_total", Some(name), "refused");
         self.status.plugin_refused(name, error);
         if let Some(source) = source {
             self.memory().refused.insert(name.to_owned(), source);
@@ -424,7 +423,7 @@ impl Reloader {
             error,
             "config refused; the previous config keeps serving"
         );
-        metrics::counter!("archway_config_reload_failures_total").increment(1);
+        reloaded("archway_config_reloads_total", None, "refused");
         self.status.config_refused(error);
     }
 
@@ -448,4 +447,15 @@ fn plugin_source(plugin: &Plugin) -> (String, Source) {
         hash: plugin.content_hash(),
     };
     (plugin.name().to_owned(), source)
+}
+
+/// Counts a reload of the config or of one plugin by its result (`applied`, `refused`).
+fn reloaded(series: &'static str, plugin: Option<&str>, result: &'static str) {
+    match plugin {
+        Some(plugin) => {
+            metrics::counter!(series, "plugin" => plugin.to_owned(), "result" => result)
+        }
+        None => metrics::counter!(series, "result" => result),
+    }
+    .increment(1);
 }

@@ -6,11 +6,16 @@ use bytes::Bytes;
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
 
+use crate::metrics::Counted;
+
 /// A response body: the upstream's stream, or a buffer.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 
+/// A client's request body, its bytes counted for the metrics endpoint.
+pub type ClientBody = Counted<Incoming>;
+
 /// A request body sent upstream: the client's stream under the size limit, or a buffer.
-pub type UpstreamBody = Either<Limited<Incoming>, Full<Bytes>>;
+pub type UpstreamBody = Either<Limited<ClientBody>, Full<Bytes>>;
 
 /// A buffered response body.
 pub fn full(bytes: Bytes) -> ProxyBody {

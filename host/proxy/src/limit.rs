@@ -42,6 +42,7 @@ pub(crate) async fn check(
             ..
         }) => Continue(Some(Counted { limit, remaining })),
         Ok(decision) => {
+            route.metrics.rate_limited();
             let mut response = route.error(GatewayError::RateLimited, "rate limit exceeded");
             let wait = decision.retry_after.unwrap_or(decision.reset_after);
             let headers = response.headers_mut();

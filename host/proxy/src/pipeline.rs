@@ -17,11 +17,10 @@ use archway_runtime::{CallResult, Denial, Plugin, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
-use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use tokio::time::Instant;
 
-use crate::body::{ProxyBody, full};
+use crate::body::{ClientBody, ProxyBody, full};
 use crate::error::{GatewayError, envelope};
 use crate::limit;
 use crate::path;
@@ -46,14 +45,14 @@ pub enum Phase {
 
 type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 
-/// Runs one request through the pipeline to its response; also returns the id of the
-/// route that matched.
+/// Runs one request through the pipeline to its response; also returns the route that
+/// matched.
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
     client_ip: IpAddr,
-) -> (Response<ProxyBody>, Option<Arc<str>>) {
+) -> (Response<ProxyBody>, Option<Arc<Route>>) {
     let (parts, body) = request.into_parts();
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::check(parts.uri.path()) {
@@ -67,7 +66,7 @@ pub async fn run(
     let route = matched.route;
     let counted = match limit::check(limits, &route, client_ip).await {
         Continue(counted) => counted,
-        Break(response) => return (response, Some(route.id.clone())),
+        Break(response) => return (response, Some(route)),
     };
     let deadline = Instant::now() + route.timeout;
     let mut head = RequestHead {
@@ -91,13 +90,13 @@ pub async fn run(
     if let Some(counted) = &counted {
         limit::report(response.headers_mut(), counted);
     }
-    (response, Some(route.id.clone()))
+    (response, Some(route))
 }
 
 async fn through_plugins(
     route: &Route,
     head: &mut RequestHead,
-    body: Incoming,
+    body: ClientBody,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
     authenticate(route, head).await?;
@@ -111,8 +110,8 @@ async fn through_plugins(
 async fn read_body(
     route: &Route,
     head: &mut RequestHead,
-    body: Incoming,
-) -> Flow<Option<Incoming>> {
+    body: ClientBody,
+) -> Flow<Option<ClientBody>> {
     let too_large = || {
         route.error(
             GatewayError::PayloadTooLarge,
@@ -188,7 +187,7 @@ async fn transform_request(route: &Route, head: &mut RequestHead) -> Flow<bool> 
 async fn dispatch(
     route: &Route,
     head: &mut RequestHead,
-    stream: Option<Incoming>,
+    stream: Option<ClientBody>,
     path_replaced: bool,
 ) -> Flow<Response<ProxyBody>> {
     match &route.dispatch {
@@ -227,7 +226,12 @@ async fn dispatch(
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
             let sent = match upstream::request(head, service, &upstream_path, headers, body) {
-                Ok(request) => service.client.send(request).await,
+                Ok(request) => {
+                    let started = std::time::Instant::now();
+                    let sent = service.client.send(request).await;
+                    service.duration.record(started.elapsed().as_secs_f64());
+                    sent
+                }
                 Err(error) => Err(error),
             };
             match sent {
@@ -253,13 +257,23 @@ async fn transform_response(
     let mut response_head = ResponseHead {
         status: parts.status,
         headers: std::mem::take(&mut parts.headers),
+        body: None,
     };
+    if let Some(limit) = route.buffers_response_body {
+        let buffered = read_response_body(route, &response_head.headers, body, limit).await?;
+        response_head.body = Some(buffered.clone());
+        body = full(buffered);
+    }
     for plugin in route.transform.iter().rev() {
         let answer = plugin.on_response(head, &mut response_head).await;
         if let Some(mut changes) = decide(route, Phase::TransformResponse, plugin, answer)? {
             changes.apply_head(&mut response_head);
             if let Some(new_body) = changes.body.take() {
                 response_head.headers.remove(header::CONTENT_LENGTH);
+                if response_head.body.is_some() {
+                    // The next transform reads the body as this one left it.
+                    response_head.body = Some(new_body.clone());
+                }
                 body = full(new_body);
             }
         }
@@ -267,6 +281,38 @@ async fn transform_response(
     parts.status = response_head.status;
     parts.headers = response_head.headers;
     Continue(Response::from_parts(parts, body))
+}
+
+/// Buffers a response body for the transforms that read it; one over `limit` bytes, or
+/// one the upstream breaks off, answers 502.
+async fn read_response_body(
+    route: &Route,
+    headers: &HeaderMap,
+    body: ProxyBody,
+    limit: u64,
+) -> Flow<Bytes> {
+    let too_large = || {
+        tracing::warn!(target: "archway.upstream", route = &*route.id, limit, "response body over the route's limit for transforms");
+        route.error(
+            GatewayError::BadUpstream,
+            "the upstream response is too large to transform",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Break(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Continue(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Break(too_large()),
+        Err(error) => {
+            tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream response body failed");
+            Break(route.error(GatewayError::BadUpstream, "upstream unavailable"))
+        }
+    }
 }
 
 /// A plugin's answer as pipeline flow: its value, its deny as the response, or — when

@@ -9,6 +9,7 @@ use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
 
 use crate::body::ProxyBody;
 use crate::error::GatewayError;
+use crate::metrics::RouteMetrics;
 use crate::service::{Service, Services};
 use crate::snapshot::Plugins;
 
@@ -46,6 +47,11 @@ pub struct Route {
     pub max_body_bytes: u64,
     /// Whether some plugin on the route reads the body, so it must be buffered.
     pub buffers_body: bool,
+    /// The response body limit when a transform reads it: buffered up to this many bytes,
+    /// `None` when no transform on the route reads it (it streams).
+    pub buffers_response_body: Option<u64>,
+    /// The route's series on the metrics endpoint.
+    pub(crate) metrics: RouteMetrics,
 }
 
 /// Why a route could not be built.
@@ -147,6 +153,15 @@ impl Route {
             timeout: Duration::from_secs(route.timeout_seconds),
             max_body_bytes: route.max_body_bytes.unwrap_or(config.server.max_body_bytes),
             buffers_body,
+            buffers_response_body: transform
+                .iter()
+                .any(|plugin| plugin.settings().read_response_body)
+                .then(|| {
+                    route
+                        .max_response_body_bytes
+                        .unwrap_or(config.server.max_response_body_bytes)
+                }),
+            metrics: RouteMetrics::new(&route.id),
             authenticate,
             authorize,
             transform,

@@ -1,5 +1,6 @@
-//! Accepts connections (HTTP/1.1 and HTTP/2 on one port), runs each request through the
-//! current snapshot's pipeline, writes the access log, and drains on shutdown.
+//! Accepts connections (HTTP/1.1 and HTTP/2 on one port), answers the metrics endpoint,
+//! runs each other request through the current snapshot's pipeline, counts it, writes
+//! the access log, and drains on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,14 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::Method;
+use http::header::{self, HeaderValue};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use metrics::Gauge;
 use tokio::net::TcpListener;
 
 use archway_store::Store;
 
+use crate::body::{ProxyBody, full};
+use crate::metrics::{Counted, RouteMetrics, ServerMetrics};
 use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
@@ -26,6 +34,28 @@ pub struct Proxy {
     service_calls: Option<Arc<ServiceDirectory>>,
     limits: Option<Store>,
     access_log: bool,
+    metrics: ServerMetrics,
+    unmatched: RouteMetrics,
+    render_metrics: Option<RenderMetrics>,
+}
+
+/// Renders the process's metrics in Prometheus text format.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 impl Proxy {
@@ -36,6 +66,9 @@ impl Proxy {
             service_calls: None,
             limits: None,
             access_log,
+            metrics: ServerMetrics::new(),
+            unmatched: RouteMetrics::new("none"),
+            render_metrics: None,
         }
     }
 
@@ -50,6 +83,13 @@ impl Proxy {
     pub fn with_service_calls(mut self, directory: Arc<ServiceDirectory>) -> Self {
         directory.serve(self.snapshot.load().services().clone());
         self.service_calls = Some(directory);
+        self
+    }
+
+    /// Answers `GET` of the config's `[metrics] path` with `render`'s text, before
+    /// routing.
+    pub fn with_metrics_endpoint(mut self, render: RenderMetrics) -> Self {
+        self.render_metrics = Some(render);
         self
     }
 
@@ -88,6 +128,7 @@ impl Proxy {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let open = OpenConnection::new(&self.metrics.open_connections);
                     let proxy = self.clone();
                     let service = service_fn(move |request| {
                         let proxy = proxy.clone();
@@ -96,6 +137,7 @@ impl Proxy {
                     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection.into_owned());
                     tokio::spawn(async move {
+                        let _open = open;
                         if let Err(error) = connection.await {
                             tracing::debug!(target: "archway.server", %error, "connection ended with an error");
                         }
@@ -116,32 +158,59 @@ impl Proxy {
 
     async fn handle(
         &self,
-        request: http::Request<hyper::body::Incoming>,
+        request: http::Request<Incoming>,
         peer: SocketAddr,
-    ) -> http::Response<crate::ProxyBody> {
-        let started = self.access_log.then(Instant::now);
-        let (method, path) = match started {
-            Some(_) => (
-                Some(request.method().clone()),
-                Some(request.uri().path().to_owned()),
-            ),
-            None => (None, None),
-        };
+    ) -> http::Response<Counted<ProxyBody>> {
+        let sent_bytes = self.metrics.sent_bytes.clone();
         let snapshot = self.snapshot.load_full();
+        if let Some(scrape) = self.scrape(&snapshot, &request) {
+            return scrape.map(|body| Counted::new(body, sent_bytes));
+        }
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = self.access_log.then(|| request.uri().path().to_owned());
+        let request = request.map(|body| Counted::new(body, self.metrics.received_bytes.clone()));
         let (response, route) =
             pipeline::run(&snapshot, self.limits.as_ref(), request, peer.ip()).await;
-        if let (Some(started), Some(method), Some(path)) = (started, method, path) {
+        let elapsed = started.elapsed();
+        route
+            .as_ref()
+            .map_or(&self.unmatched, |route| &route.metrics)
+            .request(&method, response.status(), elapsed);
+        if let Some(path) = path {
             tracing::info!(
                 target: "archway.access",
                 client = %peer.ip(),
                 method = %method,
                 path,
-                route = route.as_deref().unwrap_or("-"),
+                route = route.as_ref().map_or("-", |route| &*route.id),
                 status = response.status().as_u16(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
                 "request"
             );
         }
-        response
+        response.map(|body| Counted::new(body, sent_bytes))
+    }
+
+    /// The metrics endpoint's answer, when the request is a `GET` of its path.
+    fn scrape(
+        &self,
+        snapshot: &Snapshot,
+        request: &http::Request<Incoming>,
+    ) -> Option<http::Response<ProxyBody>> {
+        let endpoint = &snapshot.config().metrics;
+        let render = self.render_metrics.as_ref()?;
+        if !endpoint.enabled
+            || request.method() != Method::GET
+            || request.uri().path() != endpoint.path
+        {
+            return None;
+        }
+        let mut response = http::Response::new(full(Bytes::from(render())));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        Some(response)
     }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use archway_config::ServiceConfig;
 use http::Uri;
 use http::uri::{Authority, Scheme};
+use metrics::Histogram;
 
 use crate::client::{Clients, HttpClient, TlsError};
+use crate::metrics::upstream_duration;
 
 /// One upstream service.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct Service {
     pub authority: Authority,
     /// The pool its requests go through.
     pub client: HttpClient,
+    /// How long it takes to answer forwarded requests.
+    pub(crate) duration: Histogram,
 }
 
 /// Why a service cannot be used.
@@ -81,5 +85,6 @@ fn resolve(config: &ServiceConfig, clients: &Clients) -> Result<Service, Service
         scheme: scheme.clone(),
         authority: authority.clone(),
         client,
+        duration: upstream_duration(&config.name),
     })
 }

@@ -21,5 +21,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use archway::plugin::{kv, log, streams, types, upstream};
+pub use archway::plugin::{kv, log, metrics, streams, types, upstream};
 pub use exports::archway::plugin::{authenticate, authorize, handle, lifecycle, tick, transform};

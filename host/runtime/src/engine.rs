@@ -22,6 +22,7 @@ use archway_config::{Capability, PluginConfig};
 use crate::bindings::types;
 use crate::deadline::EPOCH_TICK;
 use crate::host::{HostImports, HostState};
+use crate::plugin_metrics::PluginMetrics;
 use crate::upstream::{ServiceCalls, UpstreamGrant};
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
 
@@ -145,8 +146,8 @@ impl Runtime {
         self
     }
 
-    /// What the host lends a plugin's instances: the store, and the services it may
-    /// call when granted `upstream`.
+    /// What the host lends a plugin's instances: the store, the services it may call
+    /// when granted `upstream`, and its own series when granted `metrics`.
     pub(crate) fn imports_for(&self, settings: &PluginConfig) -> HostImports {
         let upstream = self
             .service_calls
@@ -158,9 +159,19 @@ impl Runtime {
                 max_response_bytes: usize::try_from(settings.max_upstream_response_bytes)
                     .unwrap_or(usize::MAX),
             });
+        let metrics = settings
+            .capabilities
+            .contains(&Capability::Metrics)
+            .then(|| {
+                Arc::new(PluginMetrics::new(
+                    &settings.name,
+                    settings.max_metric_series,
+                ))
+            });
         HostImports {
             store: self.store.clone(),
             upstream,
+            metrics,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct ResponseHead {
     pub status: StatusCode,
     /// The response headers.
     pub headers: HeaderMap,
+    /// The buffered body, when a transform on the route reads it.
+    pub body: Option<Bytes>,
 }
 
 /// The first value of a header as text (lossy for non-UTF-8 bytes).

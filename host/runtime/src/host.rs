@@ -1,6 +1,6 @@
 //! The store data of one plugin instance and the host side of the imports it may use:
 //! the request/response handles (always) and `log` (when granted); `kv` and `streams` are in
-//! `state.rs`, `upstream` in `upstream.rs`.
+//! `state.rs`, `upstream` in `upstream.rs`, `metrics` in `plugin_metrics.rs`.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::Principal;
 use crate::bindings::{log, types};
 use crate::head::{RequestHead, ResponseHead, header_pairs, header_text};
+use crate::plugin_metrics::PluginMetrics;
 use crate::upstream::UpstreamGrant;
 
 /// What the host lends a plugin's instances for the imports it was granted.
@@ -21,6 +22,8 @@ pub(crate) struct HostImports {
     pub(crate) store: Option<Store>,
     /// The services behind `upstream`, when granted.
     pub(crate) upstream: Option<UpstreamGrant>,
+    /// The plugin's series behind `metrics`, when granted.
+    pub(crate) metrics: Option<Arc<PluginMetrics>>,
 }
 
 /// What one instance's store holds. The request and response in flight are lent to the
@@ -32,6 +35,7 @@ pub(crate) struct HostState {
     pub(crate) response: ResponseHead,
     pub(crate) store: Option<Store>,
     pub(crate) upstream: Option<UpstreamGrant>,
+    pub(crate) metrics: Option<Arc<PluginMetrics>>,
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     wasi: WasiCtx,
@@ -88,6 +92,7 @@ impl HostState {
             plugin,
             store: imports.store,
             upstream: imports.upstream,
+            metrics: imports.metrics,
             request: RequestHead::default(),
             response: ResponseHead::default(),
             table: ResourceTable::new(),
@@ -192,6 +197,10 @@ impl types::HostResponseHead for HostState {
 
     fn headers(&mut self, head: Resource<ResponseHead>) -> Vec<types::Header> {
         header_pairs(&self.response(&head).headers)
+    }
+
+    fn body(&mut self, head: Resource<ResponseHead>) -> Option<Vec<u8>> {
+        self.response(&head).body.as_ref().map(|b| b.to_vec())
     }
 
     fn drop(&mut self, _head: Resource<ResponseHead>) -> wasmtime::Result<()> {

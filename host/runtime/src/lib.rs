@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod call_metrics;
 mod deadline;
 mod engine;
 mod error;
@@ -23,6 +24,7 @@ mod host;
 mod instance;
 mod link;
 mod plugin;
+mod plugin_metrics;
 mod pool;
 mod roles;
 mod state;

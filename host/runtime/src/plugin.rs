@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use archway_config::PluginConfig;
 use tokio::sync::Semaphore;
@@ -11,6 +12,7 @@ use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::bindings::types::Deny;
+use crate::call_metrics::CallMetrics;
 use crate::head::{RequestHead, ResponseHead};
 use crate::host::HostState;
 use crate::instance::Template;
@@ -33,6 +35,7 @@ pub struct Plugin {
     pool: Pool,
     /// One permit per call in flight, up to `max_concurrent_calls`.
     calls: Semaphore,
+    metrics: CallMetrics,
 }
 
 impl fmt::Debug for Plugin {
@@ -78,6 +81,7 @@ impl Plugin {
             settings: settings.clone(),
             content_hash,
             roles: template.roles(),
+            metrics: CallMetrics::new(&settings.name, &template.roles()),
             template,
             pool: Pool::new(settings.instances, settings.max_idle_instances),
             calls: Semaphore::new(settings.max_concurrent_calls),
@@ -135,9 +139,13 @@ impl Plugin {
                 .call_authenticate(store, lent())
                 .await
         };
-        self.decide(Some(request), None, call, |checker, principal| {
-            principal.map(|p| checker.principal(p)).transpose()
-        })
+        self.decide(
+            Role::Authenticate,
+            Some(request),
+            None,
+            call,
+            |checker, principal| principal.map(|p| checker.principal(p)).transpose(),
+        )
         .await
     }
 
@@ -148,7 +156,8 @@ impl Plugin {
                 .call_authorize(store, lent())
                 .await
         };
-        self.decide(Some(request), None, call, |_, ()| Ok(())).await
+        self.decide(Role::Authorize, Some(request), None, call, |_, ()| Ok(()))
+            .await
     }
 
     /// Asks the plugin for changes to the request.
@@ -158,9 +167,13 @@ impl Plugin {
                 .call_on_request(store, lent())
                 .await
         };
-        self.decide(Some(request), None, call, |checker, edit| {
-            checker.request_edit(edit)
-        })
+        self.decide(
+            Role::Transform,
+            Some(request),
+            None,
+            call,
+            |checker, edit| checker.request_edit(edit),
+        )
         .await
     }
 
@@ -175,9 +188,13 @@ impl Plugin {
                 .call_on_response(store, lent(), lent())
                 .await
         };
-        self.decide(Some(request), Some(response), call, |checker, edit| {
-            checker.response_edit(edit)
-        })
+        self.decide(
+            Role::Transform,
+            Some(request),
+            Some(response),
+            call,
+            |checker, edit| checker.response_edit(edit),
+        )
         .await
     }
 
@@ -186,15 +203,19 @@ impl Plugin {
         let call = async |store: &mut Store<HostState>, exports: &RoleExports| {
             exported(&exports.handle).call_handle(store, lent()).await
         };
-        self.decide(Some(request), None, call, |checker, response| {
-            checker.response(response)
-        })
+        self.decide(
+            Role::Handle,
+            Some(request),
+            None,
+            call,
+            |checker, response| checker.response(response),
+        )
         .await
     }
 
     /// Runs one round of the plugin's background work.
     pub async fn tick(&self, now_ms: u64) -> Result<Result<(), String>, PluginError> {
-        self.call(None, None, async |store, exports| {
+        self.call(Role::Tick, None, None, async |store, exports| {
             exported(&exports.tick).call_tick(store, now_ms).await
         })
         .await
@@ -204,13 +225,14 @@ impl Plugin {
     /// through `check`.
     async fn decide<W, T>(
         &self,
+        role: Role,
         request: Option<&mut RequestHead>,
         response: Option<&mut ResponseHead>,
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<Result<W, Deny>>,
         check: impl FnOnce(&Checker<'_>, W) -> Result<T, PluginError>,
     ) -> CallResult<T> {
         let checker = Checker { plugin: &self.name };
-        self.call_checked(request, response, call, |outcome| match outcome {
+        self.call_checked(role, request, response, call, |outcome| match outcome {
             Ok(value) => Ok(Ok(check(&checker, value)?)),
             Err(deny) => Ok(Err(checker.deny(deny)?)),
         })
@@ -220,11 +242,12 @@ impl Plugin {
     /// Runs `call` on a pooled (or fresh) instance with nothing to validate.
     async fn call<R>(
         &self,
+        role: Role,
         request: Option<&mut RequestHead>,
         response: Option<&mut ResponseHead>,
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        self.call_checked(request, response, call, Ok).await
+        self.call_checked(role, request, response, call, Ok).await
     }
 
     /// Runs `call` on a pooled (or fresh) instance, once a call slot is free, and
@@ -232,6 +255,7 @@ impl Plugin {
     /// drops the instance, so it is never reused.
     async fn call_checked<R, T>(
         &self,
+        role: Role,
         request: Option<&mut RequestHead>,
         response: Option<&mut ResponseHead>,
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
@@ -242,17 +266,24 @@ impl Plugin {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let mut live = match self.pool.take() {
-            Some(live) => live,
-            None => self.template.instantiate().await?,
-        };
-        match live.run(request, response, call).await {
-            Ok(value) => {
-                let checked = check(value)?;
-                self.pool.put(live);
-                Ok(checked)
+        let started = Instant::now();
+        let outcome = async {
+            let mut live = match self.pool.take() {
+                Some(live) => live,
+                None => self.template.instantiate().await?,
+            };
+            match live.run(request, response, call).await {
+                Ok(value) => {
+                    let checked = check(value)?;
+                    self.pool.put(live);
+                    Ok(checked)
+                }
+                Err(broken) => Err(self.template.failure(live.store(), broken)),
             }
-            Err(broken) => Err(self.template.failure(live.store(), broken)),
         }
+        .await;
+        self.metrics
+            .record(role, started.elapsed(), outcome.as_ref().err());
+        outcome
     }
 }
