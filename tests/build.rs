@@ -10,6 +10,7 @@ fn main() {
         "examples/plugins/dashboard",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
+        "tests/fixtures/shared-data",
         "tests/fixtures/stamp-a",
         "tests/fixtures/stamp-b",
         "tests/fixtures/edits",

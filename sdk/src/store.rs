@@ -1,6 +1,8 @@
 //! Plugin data in the gateway's store (`kv` and `streams`, granted in config): host calls
 //! on wasm, an in-memory stand-in in native tests. Keys and stream names are private to
-//! the plugin and, during a tenant's request, to that tenant.
+//! the plugin and, during a tenant's request, to that tenant; names
+//! `shared/<namespace>/...` reach a namespace the plugin's `share` config joins, the same
+//! data for every plugin that joined it (the native stand-in does not check `share`).
 
 pub use crate::bindings::kv::StoreError;
 pub use crate::bindings::streams::Entry;

@@ -7,6 +7,7 @@ use archway_tests::{get, send, try_gateway, upstream};
 mod errors;
 mod plugins;
 mod reload;
+mod shared;
 mod store;
 mod ticks;
 mod upstream;

@@ -155,6 +155,10 @@ pub struct PluginConfig {
     /// Host imports the plugin may use; any other import fails the load.
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// Shared namespaces the plugin joins: its `kv` keys and stream names
+    /// `shared/<namespace>/...` reach data every plugin that joined `<namespace>` sees.
+    #[serde(default)]
+    pub share: Vec<String>,
     /// Pooled live instances (default) or a fresh instance per request.
     #[serde(default)]
     pub instances: InstanceMode,

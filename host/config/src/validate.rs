@@ -142,12 +142,44 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
             "plugin {name}: max_upstream_response_bytes must be 1..={MAX_UPSTREAM_RESPONSE_BYTES}"
         ));
     }
+    check_share(plugin, problems);
     if plugin
         .tick_interval_ms
         .is_some_and(|ms| !(10..=86_400_000).contains(&ms))
     {
         problems.push(format!(
             "plugin {name}: tick_interval_ms must be 10..=86400000 (10 ms to a day)"
+        ));
+    }
+}
+
+/// The longest shared namespace name, in bytes.
+const MAX_NAMESPACE_BYTES: usize = 64;
+
+/// A shared namespace name becomes one segment of store and Redis keys
+/// (`shared/<namespace>/`), so it is short, non-empty and never needs escaping; joining
+/// one only means something with `kv` or `streams` granted.
+fn check_share(plugin: &PluginConfig, problems: &mut Vec<String>) {
+    let name = &plugin.name;
+    for namespace in &plugin.share {
+        let fits = (1..=MAX_NAMESPACE_BYTES).contains(&namespace.len())
+            && namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !fits {
+            problems.push(format!(
+                "plugin {name}: share namespace {namespace:?} must be 1 to \
+                 {MAX_NAMESPACE_BYTES} ASCII letters, digits, `-`, `_` or `.`"
+            ));
+        }
+    }
+    let uses_store = plugin
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::Kv | Capability::Streams));
+    if !plugin.share.is_empty() && !uses_store {
+        problems.push(format!(
+            "plugin {name}: share names namespaces but neither capability kv nor streams is granted"
         ));
     }
 }
@@ -415,6 +447,42 @@ mod tests {
         assert!(
             parse("[[plugins]]\nname = \"t\"\npath = \"t.wasm\"\ntick_interval_ms = 1000\n")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn shared_namespaces_are_plain_names_joined_with_kv_or_streams() {
+        let plugin = |fields: &str| {
+            parse(&format!(
+                "[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\n{fields}\n"
+            ))
+        };
+        let config =
+            plugin("capabilities = [\"streams\"]\nshare = [\"trading\", \"v1.risk_2-eu\"]")
+                .expect("valid");
+        assert_eq!(config.plugins[0].share, ["trading", "v1.risk_2-eu"]);
+        assert!(
+            plugin("capabilities = [\"kv\"]").expect("valid").plugins[0]
+                .share
+                .is_empty(),
+            "joins nothing by default"
+        );
+        for bad in ["", "a/b", "a b", "caf\u{e9}", "%2F", &"n".repeat(65)] {
+            let err = plugin(&format!("capabilities = [\"kv\"]\nshare = [{bad:?}]"))
+                .expect_err("bad name");
+            assert!(
+                err.to_string().contains(&format!(
+                    "plugin p: share namespace {bad:?} must be 1 to 64"
+                )),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = plugin("capabilities = [\"log\"]\nshare = [\"trading\"]").expect_err("no store");
+        assert!(
+            err.to_string().contains(
+                "plugin p: share names namespaces but neither capability kv nor streams is granted"
+            ),
+            "{err}"
         );
     }
 

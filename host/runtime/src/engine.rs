@@ -170,6 +170,7 @@ impl Runtime {
             });
         HostImports {
             store: self.store.clone(),
+            shared_namespaces: settings.share.iter().cloned().collect(),
             upstream,
             metrics,
         }

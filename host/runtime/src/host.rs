@@ -20,6 +20,8 @@ use crate::upstream::UpstreamGrant;
 pub(crate) struct HostImports {
     /// The store behind `kv` and `streams`.
     pub(crate) store: Option<Store>,
+    /// The shared namespaces `kv` and `streams` may reach (the plugin's `share`).
+    pub(crate) shared_namespaces: Arc<[String]>,
     /// The services behind `upstream`, when granted.
     pub(crate) upstream: Option<UpstreamGrant>,
     /// The plugin's series behind `metrics`, when granted.
@@ -34,6 +36,7 @@ pub(crate) struct HostState {
     pub(crate) request: RequestHead,
     pub(crate) response: ResponseHead,
     pub(crate) store: Option<Store>,
+    pub(crate) shared_namespaces: Arc<[String]>,
     pub(crate) upstream: Option<UpstreamGrant>,
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
     table: ResourceTable,
@@ -91,6 +94,7 @@ impl HostState {
         Self {
             plugin,
             store: imports.store,
+            shared_namespaces: imports.shared_namespaces,
             upstream: imports.upstream,
             metrics: imports.metrics,
             request: RequestHead::default(),

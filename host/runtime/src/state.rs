@@ -1,6 +1,11 @@
-//! The `kv` and `streams` imports: plugin data in the gateway's store. Every key and
-//! stream name is namespaced by plugin and, during a request that has one, by tenant, so
-//! a plugin reaches neither another plugin's data nor another tenant's.
+//! The `kv` and `streams` imports: plugin data in the gateway's store. A key or stream
+//! name is private to its plugin and, during a request that has one, to that tenant, so
+//! a plugin reaches neither another plugin's data nor another tenant's. The one way out
+//! is a name `shared/<namespace>/<rest>`: it reaches the shared namespace `<namespace>`,
+//! if the plugin joined it (`share` in its config), and is the same data for every
+//! plugin that joined it, in every tenant's requests and outside them (a plugin that
+//! keeps per-tenant data there puts the tenant in the name). The store holds a shared
+//! name as it is, so other Redis clients reach it under the same words.
 
 use std::time::Duration;
 
@@ -12,10 +17,14 @@ use crate::host::HostState;
 /// What a guest gets back from the store.
 type GuestResult<T> = Result<T, kv::StoreError>;
 
+/// How guests name shared namespaces, and where the store keeps them.
+const SHARED: &str = "shared/";
+
 impl HostState {
-    /// The prefix of this plugin's keys for the request in flight: its tenant's space,
-    /// or the plugin's shared space outside tenant requests (`init`, `tick`, no tenant).
-    fn namespace(&self) -> String {
+    /// The prefix of this plugin's private keys for the request in flight: its tenant's
+    /// space, or the plugin's own space outside tenant requests (`init`, `tick`, no
+    /// tenant).
+    fn private_space(&self) -> String {
         let plugin = escape(&self.plugin);
         match &self.request.tenant {
             Some(tenant) => format!("plugins/{plugin}/tenants/{}/", escape(tenant)),
@@ -23,12 +32,33 @@ impl HostState {
         }
     }
 
-    /// `name` inside this plugin's namespace.
-    fn scoped(&self, name: &str) -> GuestResult<String> {
-        if name.is_empty() {
-            return Err(kv::StoreError::Invalid("the name is empty".to_owned()));
+    /// Splits a guest's name into the store prefix of the space it addresses and the
+    /// rest of the name, refusing a shared namespace the plugin has not joined.
+    fn place<'n>(&self, name: &'n str) -> GuestResult<(String, &'n str)> {
+        let Some(shared) = name.strip_prefix(SHARED) else {
+            return Ok((self.private_space(), name));
+        };
+        let Some((namespace, rest)) = shared.split_once('/') else {
+            return Err(invalid(format!(
+                "{name:?} names no shared namespace: expected shared/<namespace>/<name>"
+            )));
+        };
+        if !self.shared_namespaces.iter().any(|n| n == namespace) {
+            return Err(invalid(format!(
+                "plugin {} has not joined shared namespace {namespace:?}",
+                self.plugin
+            )));
         }
-        Ok(format!("{}{name}", self.namespace()))
+        Ok((format!("{SHARED}{namespace}/"), rest))
+    }
+
+    /// The store key of a guest's key or stream name.
+    fn scoped(&self, name: &str) -> GuestResult<String> {
+        let (space, rest) = self.place(name)?;
+        if rest.is_empty() {
+            return Err(invalid(format!("the name {name:?} is empty in its space")));
+        }
+        Ok(space + rest)
     }
 
     /// The store, or `unavailable` when this gateway process has none.
@@ -39,12 +69,18 @@ impl HostState {
     }
 }
 
+/// Arguments the guest should not have passed.
+fn invalid(message: String) -> kv::StoreError {
+    kv::StoreError::Invalid(message)
+}
+
 /// A store failure as the guest sees it.
 fn guest_error(error: StoreError) -> kv::StoreError {
     let message = error.to_string();
     match error {
         StoreError::TooLarge { .. } => kv::StoreError::TooLarge(message),
         StoreError::NotAnInteger { .. }
+        | StoreError::NoFields { .. }
         | StoreError::Overflow { .. }
         | StoreError::InvalidRateLimit { .. } => kv::StoreError::Invalid(message),
         _ => kv::StoreError::Unavailable(message),
@@ -98,27 +134,28 @@ impl kv::Host for HostState {
     }
 
     async fn scan(&mut self, prefix: String, limit: u32) -> GuestResult<Vec<(String, Vec<u8>)>> {
-        let namespace = self.namespace();
-        let scope = format!("{namespace}{prefix}");
+        let (space, rest) = self.place(&prefix)?;
+        // Found keys go back named as the guest names them: `shared/<namespace>/...`
+        // stays, a private space's store prefix goes.
+        let addressed = &prefix[..prefix.len() - rest.len()];
         let found = self
             .data()?
-            .scan_prefix(&scope, limit as usize)
+            .scan_prefix(&format!("{space}{rest}"), limit as usize)
             .await
             .map_err(guest_error)?;
         Ok(found
             .into_iter()
-            .map(|(key, value)| (key[namespace.len()..].to_owned(), value))
+            .map(|(key, value)| (format!("{addressed}{}", &key[space.len()..]), value))
             .collect())
     }
 }
 
 impl streams::Host for HostState {
     async fn append(&mut self, name: String, fields: Vec<(String, String)>) -> GuestResult<String> {
-        let payload = serde_json::to_vec(&fields).expect("string pairs always serialise");
         let stream = self.scoped(&name)?;
         let id = self
             .data()?
-            .append(&stream, &payload)
+            .append(&stream, &fields)
             .await
             .map_err(guest_error)?;
         Ok(id.to_string())
@@ -148,9 +185,9 @@ impl streams::Host for HostState {
     ) -> GuestResult<Vec<streams::Entry>> {
         let after = match after_id.as_str() {
             "0" => StreamId::MIN,
-            id => id.parse().map_err(|e: archway_store::ParseStreamIdError| {
-                kv::StoreError::Invalid(e.to_string())
-            })?,
+            id => id
+                .parse()
+                .map_err(|e: archway_store::ParseStreamIdError| invalid(e.to_string()))?,
         };
         let stream = self.scoped(&name)?;
         let entries = self
@@ -162,12 +199,11 @@ impl streams::Host for HostState {
     }
 }
 
-/// A stored entry as the guest sees it; entries are only written by `append`, so their
-/// payload is always the JSON of its fields.
+/// A stored entry as the guest sees it.
 fn guest_entry(entry: StreamEntry) -> streams::Entry {
     streams::Entry {
         id: entry.id.to_string(),
-        fields: serde_json::from_slice(&entry.payload).unwrap_or_default(),
+        fields: entry.fields,
     }
 }
 
@@ -176,19 +212,26 @@ mod tests {
     use super::*;
     use crate::host::HostImports;
 
+    /// A plugin's state during a request of `tenant`, having joined `share`.
+    fn state(plugin: &str, tenant: Option<&str>, share: &[&str]) -> HostState {
+        let imports = HostImports {
+            shared_namespaces: share.iter().map(|n| (*n).to_owned()).collect(),
+            ..HostImports::default()
+        };
+        let mut state = HostState::new(plugin.into(), 1 << 20, imports);
+        state.request.tenant = tenant.map(str::to_owned);
+        state
+    }
+
     #[test]
     fn keys_are_private_to_the_plugin_and_the_requests_tenant() {
-        let namespace = |plugin: &str, tenant: Option<&str>| {
-            let mut state = HostState::new(plugin.into(), 1 << 20, HostImports::default());
-            state.request.tenant = tenant.map(str::to_owned);
-            state.namespace()
-        };
         let spaces = [
-            namespace("counter", None),
-            namespace("counter", Some("acme")),
-            namespace("counter", Some("globex")),
-            namespace("other", Some("acme")),
-            namespace("counter/tenants/acme", None),
+            state("counter", None, &[]).private_space(),
+            state("counter", Some("acme"), &[]).private_space(),
+            state("counter", Some("globex"), &[]).private_space(),
+            state("other", Some("acme"), &[]).private_space(),
+            state("counter/tenants/acme", None, &[]).private_space(),
+            SHARED.to_owned(),
         ];
         for (i, a) in spaces.iter().enumerate() {
             for b in &spaces[i + 1..] {
@@ -198,6 +241,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_joined_namespace_is_one_space_for_every_plugin_and_tenant() {
+        for (plugin, tenant) in [("control", None), ("worker", Some("acme"))] {
+            let state = state(plugin, tenant, &["risk", "trading"]);
+            assert_eq!(
+                state.scoped("shared/trading/price").expect("joined"),
+                "shared/trading/price"
+            );
+            assert_eq!(
+                state.place("shared/trading/").expect("joined"),
+                ("shared/trading/".to_owned(), ""),
+                "a scan of the whole namespace"
+            );
+        }
+        let worker = state("worker", Some("acme"), &["trading"]);
+        assert_eq!(
+            worker.scoped("price").expect("private"),
+            "plugins/worker/tenants/acme/price"
+        );
+    }
+
+    #[test]
+    fn a_namespace_not_joined_or_not_named_is_invalid() {
+        let outsider = state("outsider", None, &["other"]);
+        let refused = |name: &str| match outsider.scoped(name) {
+            Err(kv::StoreError::Invalid(message)) => message,
+            other => panic!("{name}: expected invalid, got {other:?}"),
+        };
+        assert_eq!(
+            refused("shared/trading/price"),
+            "plugin outsider has not joined shared namespace \"trading\""
+        );
+        assert!(refused("shared/trading").contains("names no shared namespace"));
+        assert!(refused("shared/other/").contains("is empty"));
+        assert!(refused("").contains("is empty"));
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl Op {
             Op::Set => store.set(&key, &VALUE, None).await.map(drop),
             Op::Get => store.get(&key).await.map(drop),
             Op::Increment => store.increment("bench:counter", 1).await.map(drop),
-            Op::Append => store.append("bench:stream", &VALUE).await.map(drop),
+            Op::Append => {
+                let fields = [("value".to_owned(), "x".repeat(VALUE.len()))];
+                store.append("bench:stream", &fields).await.map(drop)
+            }
             Op::RateLimit => store
                 .rate_limit(&key, 1_000_000, Duration::from_secs(1))
                 .await

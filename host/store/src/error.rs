@@ -34,15 +34,21 @@ pub enum StoreError {
         /// The configured operation timeout.
         after: Duration,
     },
-    /// A key, value, stream name or payload is over its size limit.
+    /// A key, value, stream name or stream entry is over its size limit.
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
-        /// What was too large: `key`, `value`, `stream name`, `payload`, ...
+        /// What was too large: `key`, `value`, `stream name`, `stream entry`, ...
         what: &'static str,
         /// Its size in bytes.
         size: usize,
         /// The limit in bytes.
         limit: usize,
+    },
+    /// `append` was given no fields: a stream entry has at least one (as in Redis).
+    #[error("stream {stream}: an entry needs at least one field")]
+    NoFields {
+        /// The stream name.
+        stream: String,
     },
     /// `increment` found a value that is not a decimal 64-bit integer.
     #[error("key {key} does not hold an integer")]

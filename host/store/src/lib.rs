@@ -7,8 +7,10 @@
 //!   hanging; the store reconnects by itself, and opening it never waits for Redis.
 //!
 //! Both backends offer the same semantics: key-value data with TTLs, atomic increments and
-//! compare-and-swap, prefix scans, append-only streams with time-ordered ids, a change
-//! feed that tells every node about config changes, and GCRA rate-limit counters.
+//! compare-and-swap, prefix scans, append-only streams of field lists with time-ordered
+//! ids, a change feed that tells every node about config changes, and GCRA rate-limit
+//! counters. On Redis the data is plain Redis data (strings, streams) under `archway:`
+//! keys, which other Redis clients can read and write.
 //!
 //! ```
 //! use archway_store::{FeedEvent, Store, StoreConfig};
@@ -51,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use embedded::Embedded;
-use limits::{check_key, check_value};
+use limits::{check_fields, check_key, check_value};
 use remote::Remote;
 
 /// The key [`Store::publish_config_change`] counts config versions under.
@@ -195,11 +197,22 @@ impl Store {
         dispatch!(self, scan_prefix(prefix, limit).await)
     }
 
-    /// Appends `payload` to `stream` and returns its id, later than every id before it.
-    pub async fn append(&self, stream: &str, payload: &[u8]) -> Result<StreamId, StoreError> {
+    /// Appends an entry of `fields` (name, value; at least one) to `stream` and returns
+    /// its id, later than every id before it. On Redis this is one `XADD` with the fields
+    /// as they are, so other Redis clients read and write the same entries.
+    pub async fn append(
+        &self,
+        stream: &str,
+        fields: &[(String, String)],
+    ) -> Result<StreamId, StoreError> {
         check_key("stream name", stream)?;
-        check_value("payload", payload)?;
-        dispatch!(self, append(stream, payload).await)
+        if fields.is_empty() {
+            return Err(StoreError::NoFields {
+                stream: stream.to_owned(),
+            });
+        }
+        check_fields(fields)?;
+        dispatch!(self, append(stream, fields).await)
     }
 
     /// Up to `limit` entries of `stream` appended from `from_ms` to `to_ms` (Unix

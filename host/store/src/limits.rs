@@ -5,7 +5,7 @@ use crate::StoreError;
 /// The largest key, stream name or rate-limit key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
 
-/// The largest value or stream payload, in bytes.
+/// The largest value, or stream entry (its field names and values together), in bytes.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// Refuses a key-like name (`what`) over [`MAX_KEY_BYTES`].
@@ -16,6 +16,16 @@ pub(crate) fn check_key(what: &'static str, key: &str) -> Result<(), StoreError>
 /// Refuses a value-like blob (`what`) over [`MAX_VALUE_BYTES`].
 pub(crate) fn check_value(what: &'static str, value: &[u8]) -> Result<(), StoreError> {
     check(what, value.len(), MAX_VALUE_BYTES)
+}
+
+/// Refuses a stream entry whose field names and values add up to over
+/// [`MAX_VALUE_BYTES`].
+pub(crate) fn check_fields(fields: &[(String, String)]) -> Result<(), StoreError> {
+    let size = fields
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    check("stream entry", size, MAX_VALUE_BYTES)
 }
 
 fn check(what: &'static str, size: usize, limit: usize) -> Result<(), StoreError> {
@@ -46,6 +56,22 @@ mod tests {
         assert!(matches!(
             check_value("value", &vec![0; MAX_VALUE_BYTES + 1]),
             Err(StoreError::TooLarge { what: "value", .. })
+        ));
+    }
+
+    #[test]
+    fn a_stream_entry_counts_its_names_and_values_together() {
+        let half = "v".repeat(MAX_VALUE_BYTES / 2);
+        let at_limit = [("".to_owned(), half.clone()), ("".to_owned(), half.clone())];
+        assert!(check_fields(&at_limit).is_ok());
+        let over = [("n".to_owned(), half.clone()), ("".to_owned(), half)];
+        assert!(matches!(
+            check_fields(&over),
+            Err(StoreError::TooLarge {
+                what: "stream entry",
+                size,
+                ..
+            }) if size == MAX_VALUE_BYTES + 1
         ));
     }
 }

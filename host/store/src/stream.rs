@@ -82,8 +82,9 @@ impl FromStr for StreamId {
 pub struct StreamEntry {
     /// Where the entry sits in its stream.
     pub id: StreamId,
-    /// The bytes appended.
-    pub payload: Vec<u8>,
+    /// The entry's fields, name and value, in the order they were appended (as Redis
+    /// `XADD` takes and `XRANGE` returns them; a name may repeat).
+    pub fields: Vec<(String, String)>,
 }
 
 #[cfg(test)]

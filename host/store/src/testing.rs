@@ -1,6 +1,8 @@
 //! Test support (feature `testing`): a real `redis-server` on a free loopback port,
-//! killed on drop, shared by the store's tests and bench and the end-to-end suite.
+//! killed on drop, and `redis-cli` to reach it as another client would; shared by the
+//! store's tests and bench and the end-to-end suite.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +61,24 @@ impl RedisServer {
             });
         self.child = Some(child);
         self.wait_for_pong();
+    }
+
+    /// Runs `redis-cli -p <port>` with `args` and returns what it printed: a test acting
+    /// as any other Redis client would.
+    pub fn cli<Arg: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = Arg>) -> String {
+        let output = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run redis-cli ({error}): is it on PATH?"));
+        assert!(
+            output.status.success(),
+            "redis-cli on port {} failed: {}",
+            self.port,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Kills the server; clients see their connections drop.

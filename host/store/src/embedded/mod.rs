@@ -155,11 +155,11 @@ impl Embedded {
     pub(crate) async fn append(
         &self,
         stream: &str,
-        payload: &[u8],
+        fields: &[(String, String)],
     ) -> Result<StreamId, StoreError> {
-        let (stream, payload) = (stream.to_owned(), payload.to_vec());
+        let (stream, fields) = (stream.to_owned(), fields.to_vec());
         self.write("append", move |txn, now| {
-            Ok(Ok(streams::append(txn, &stream, &payload, now)?))
+            Ok(Ok(streams::append(txn, &stream, &fields, now)?))
         })
         .await
     }

@@ -1,11 +1,20 @@
-//! The streams table of the embedded store: one table keyed by (stream, ms, seq), so a
-//! stream's entries sit together in id order.
+//! The stream-entries table of the embedded store: one table keyed by (stream, ms, seq),
+//! so a stream's entries sit together in id order, each holding its fields as redb
+//! (name, value) pairs.
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction};
 
 use crate::{StreamEntry, StreamId};
 
-const ENTRIES: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("streams");
+/// An entry's place: its stream, then its id.
+type EntryKey<'a> = (&'a str, u64, u64);
+
+/// An entry's fields, name and value, in order.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+/// Named apart from the `streams` table of earlier versions, whose entries were one
+/// opaque payload: a file that has it still opens, and that table is left alone.
+const ENTRIES: TableDefinition<EntryKey, Fields> = TableDefinition::new("stream-entries");
 
 /// Creates the table in a new database.
 pub(super) fn create(txn: &WriteTransaction) -> Result<(), TableError> {
@@ -13,11 +22,11 @@ pub(super) fn create(txn: &WriteTransaction) -> Result<(), TableError> {
     Ok(())
 }
 
-/// Appends `payload` to `stream` with the next id at `now_ms`.
+/// Appends an entry of `fields` to `stream` with the next id at `now_ms`.
 pub(super) fn append(
     txn: &WriteTransaction,
     stream: &str,
-    payload: &[u8],
+    fields: &[(String, String)],
     now_ms: u64,
 ) -> Result<StreamId, redb::Error> {
     let mut entries = txn.open_table(ENTRIES)?;
@@ -30,7 +39,11 @@ pub(super) fn append(
             StreamId { ms, seq }
         });
     let id = StreamId::for_append(last, now_ms);
-    entries.insert(key(stream, id), payload)?;
+    let fields: Fields = fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    entries.insert(key(stream, id), fields)?;
     Ok(id)
 }
 
@@ -47,16 +60,20 @@ pub(super) fn entries(
         .range(key(stream, from)..=key(stream, to))?
         .take(limit)
         .map(|entry| {
-            let (id, payload) = entry?;
+            let (id, fields) = entry?;
             let (_, ms, seq) = id.value();
             Ok(StreamEntry {
                 id: StreamId { ms, seq },
-                payload: payload.value().to_vec(),
+                fields: fields
+                    .value()
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect(),
             })
         })
         .collect()
 }
 
-fn key(stream: &str, id: StreamId) -> (&str, u64, u64) {
+fn key(stream: &str, id: StreamId) -> EntryKey<'_> {
     (stream, id.ms, id.seq)
 }

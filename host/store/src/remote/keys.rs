@@ -1,5 +1,7 @@
 //! Where each kind of data lives in the Redis keyspace: everything sits under `archway:`,
-//! and values, streams and rate-limit counters never share a key.
+//! and values, streams and rate-limit counters never share a key. A store key `k` is the
+//! Redis string `archway:kv:k` and a stream `s` the Redis stream `archway:stream:s`,
+//! unencoded, so other Redis clients find them by name (the README documents this).
 
 /// The pub/sub channel of the change feed.
 pub(super) const CHANGES_CHANNEL: &str = "archway:changes";

@@ -24,6 +24,9 @@ use link::Link;
 /// Keys one `SCAN` round trip asks Redis to look at.
 const SCAN_BATCH: usize = 1000;
 
+/// A stream entry's field name and value as Redis returns them.
+type RawField = (Vec<u8>, Vec<u8>);
+
 pub(crate) struct Remote {
     conn: Conn,
     events: broadcast::Sender<FeedEvent>,
@@ -240,19 +243,14 @@ impl Remote {
     pub(crate) async fn append(
         &self,
         stream: &str,
-        payload: &[u8],
+        fields: &[(String, String)],
     ) -> Result<StreamId, StoreError> {
-        let id: String = self
-            .conn
-            .query(
-                "append",
-                redis::cmd("XADD")
-                    .arg(keys::stream(stream))
-                    .arg("*")
-                    .arg("p")
-                    .arg(payload),
-            )
-            .await?;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys::stream(stream)).arg("*");
+        for (name, value) in fields {
+            cmd.arg(name).arg(value);
+        }
+        let id: String = self.conn.query("append", &cmd).await?;
         Ok(id.parse().expect("Redis stream ids are MS-SEQ"))
     }
 
@@ -263,7 +261,10 @@ impl Remote {
         to: StreamId,
         limit: usize,
     ) -> Result<Vec<StreamEntry>, StoreError> {
-        let entries: Vec<(String, (String, Vec<u8>))> = self
+        // Fields are read as bytes: an entry another Redis client wrote may hold text that
+        // is not UTF-8, which reads back with replacement characters rather than failing
+        // the whole range.
+        let entries: Vec<(String, Vec<RawField>)> = self
             .conn
             .query(
                 "range",
@@ -275,11 +276,18 @@ impl Remote {
                     .arg(limit),
             )
             .await?;
+        let text = |bytes: Vec<u8>| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
+        };
         Ok(entries
             .into_iter()
-            .map(|(id, (_, payload))| StreamEntry {
+            .map(|(id, fields)| StreamEntry {
                 id: id.parse().expect("Redis stream ids are MS-SEQ"),
-                payload,
+                fields: fields
+                    .into_iter()
+                    .map(|(name, value)| (text(name), text(value)))
+                    .collect(),
             })
             .collect())
     }

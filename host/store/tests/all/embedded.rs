@@ -25,7 +25,10 @@ async fn writes_survive_reopening_the_file() {
                 .await
                 .expect("set");
             store.increment("version", 41).await.expect("increment");
-            store.append("audit", b"created").await.expect("append")
+            store
+                .append("audit", &[("event".to_owned(), "created".to_owned())])
+                .await
+                .expect("append")
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -44,15 +47,18 @@ async fn writes_survive_reopening_the_file() {
             "a TTL that ran out while closed holds"
         );
         assert_eq!(store.increment("version", 1).await.expect("increment"), 42);
-        let next_id = store.append("audit", b"updated").await.expect("append");
+        let next_id = store
+            .append("audit", &[("event".to_owned(), "updated".to_owned())])
+            .await
+            .expect("append");
         assert!(next_id > first_id);
         let entries = store.range("audit", 0, u64::MAX, 10).await.expect("range");
         assert_eq!(
             entries
                 .iter()
-                .map(|e| e.payload.as_slice())
+                .map(|e| e.fields[0].1.as_str())
                 .collect::<Vec<_>>(),
-            [&b"created"[..], b"updated"]
+            ["created", "updated"]
         );
     })
     .await;

@@ -1,9 +1,10 @@
 //! Integration tests of archway-store against real backends: one suite run on both the
 //! embedded store and a spawned redis-server, then what only one backend has (embedded
-//! durability, Redis outages).
+//! durability, Redis outages, a key layout other Redis clients can use).
 
 mod embedded;
 mod fixture;
+mod redis_layout;
 mod redis_outage;
 mod suite;
 
@@ -40,6 +41,7 @@ for_each_backend!(
     compare_and_swap_checks_presence_and_value,
     scan_returns_prefix_matches_sorted_and_limited,
     stream_ids_order_appends_across_handles,
+    stream_entries_keep_their_fields_in_order,
     stream_range_and_read_after_select_by_id,
     change_feed_reaches_other_handles,
     rate_limit_allows_limit_then_denies,

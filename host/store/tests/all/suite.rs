@@ -242,7 +242,7 @@ pub async fn stream_ids_order_appends_across_handles(fixture: &Fixture) {
         let store = if n % 2 == 0 { &a } else { &b };
         ids.push(
             store
-                .append("audit", format!("event {n}").as_bytes())
+                .append("audit", &[("event".to_owned(), n.to_string())])
                 .await
                 .expect("append"),
         );
@@ -260,7 +260,7 @@ pub async fn stream_ids_order_appends_across_handles(fixture: &Fixture) {
     let all = b.range("audit", 0, u64::MAX, 100).await.expect("range");
     let read: Vec<_> = all.iter().map(|entry| entry.id).collect();
     assert_eq!(read, ids);
-    assert_eq!(all[7].payload, b"event 7");
+    assert_eq!(all[7].fields, [("event".to_owned(), "7".to_owned())]);
     assert!(
         a.range("other", 0, u64::MAX, 100)
             .await
@@ -269,11 +269,52 @@ pub async fn stream_ids_order_appends_across_handles(fixture: &Fixture) {
     );
 }
 
+pub async fn stream_entries_keep_their_fields_in_order(fixture: &Fixture) {
+    let store = fixture.open().await;
+    let fields = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    };
+    let order = fields(&[
+        ("symbol", "BTC"),
+        ("side", "buy"),
+        ("note", ""),
+        ("side", "sell"),
+        ("émoji", "📈 up"),
+    ]);
+    let single = fields(&[("symbol", "ETH")]);
+    let first = store.append("orders", &order).await.expect("append");
+    store.append("orders", &single).await.expect("append");
+
+    let ranged = store.range("orders", 0, u64::MAX, 10).await.expect("range");
+    assert_eq!(
+        ranged.iter().map(|e| &e.fields).collect::<Vec<_>>(),
+        [&order, &single],
+        "field for field, repeats and empty values included"
+    );
+    let after = store
+        .read_after("orders", first, 10)
+        .await
+        .expect("read after");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].fields, single);
+
+    let error = store.append("orders", &[]).await.expect_err("no fields");
+    assert!(matches!(error, StoreError::NoFields { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "stream orders: an entry needs at least one field"
+    );
+}
+
 pub async fn stream_range_and_read_after_select_by_id(fixture: &Fixture) {
     let store = fixture.open().await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        ids.push(store.append("log", &[n]).await.expect("append"));
+        let fields = [("n".to_owned(), n.to_string())];
+        ids.push(store.append("log", &fields).await.expect("append"));
     }
     let after: Vec<_> = store
         .read_after("log", ids[3], 4)
@@ -471,10 +512,11 @@ pub async fn oversized_keys_and_values_are_refused(fixture: &Fixture) {
         error.to_string(),
         "value is 1048577 bytes, over the 1048576-byte limit"
     );
+    let big_entry = [("big".to_owned(), "x".repeat(MAX_VALUE_BYTES))];
     assert!(matches!(
-        store.append("s", &big).await,
+        store.append("s", &big_entry).await,
         Err(StoreError::TooLarge {
-            what: "payload",
+            what: "stream entry",
             ..
         })
     ));
