@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side loopback benchmark: the example upstream direct, Archway without plugins,
-# Archway with an authenticate + authorize + transform chain, and nginx as a reverse proxy.
+# Archway with an authenticate + authorize + transform chain, Archway relaying through a
+# handler plugin's upstream.send, and nginx as a reverse proxy.
 # Progress goes to stderr; the markdown report goes to stdout. See bench/README.md.
 set -euo pipefail
 
@@ -111,11 +112,12 @@ packages=(-p archway-example-upstream)
 log "building ${packages[*]} (release)"
 (cd "$root" && cargo build --release "${packages[@]}" >&2)
 if [[ $skip_archway != 1 ]]; then
-    # hello-auth is an example (third-party) plugin: build it and put it where the config looks.
-    (cd "$root" && cargo build --release --target wasm32-wasip2 -p hello-auth >&2)
+    # hello-auth is an example (third-party) plugin and relay a test fixture: build them and
+    # put them where the config looks.
+    (cd "$root" && cargo build --release --target wasm32-wasip2 -p hello-auth -p relay >&2)
     target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     mkdir -p "$root/bench/plugins"
-    cp "$target_dir/wasm32-wasip2/release/hello_auth.wasm" "$root/bench/plugins/"
+    cp "$target_dir/wasm32-wasip2/release/hello_auth.wasm" "$target_dir/wasm32-wasip2/release/relay.wasm" "$root/bench/plugins/"
 fi
 
 clk_tck=$(getconf CLK_TCK)
@@ -234,6 +236,8 @@ else
         die "archway-chain: response lacks the x-archway header the transform adds"
     measure archway-no-plugins "http://$host:$archway_port/plain$path" "$archway_pid"
     measure archway-chain "http://$host:$archway_port/chain$path" "$archway_pid"
+    expect_status archway-relay 200 "http://$host:$archway_port/relay$path"
+    measure archway-relay "http://$host:$archway_port/relay$path" "$archway_pid"
     stop "$archway_pid"
 fi
 
@@ -309,7 +313,7 @@ cat <<EOF
 | ratio | req/s | p50 | p99 | CPU/req |
 |---|---:|---:|---:|---:|
 EOF
-for pair in "archway-no-plugins nginx" "archway-chain archway-no-plugins"; do
+for pair in "archway-no-plugins nginx" "archway-chain archway-no-plugins" "archway-relay archway-no-plugins"; do
     read -r a b <<<"$pair"
     printf '| %s / %s | %s | %s | %s | %s |\n' "$a" "$b" "$(ratio "$a" "$b" rps)" \
         "$(ratio "$a" "$b" p50)" "$(ratio "$a" "$b" p99)" "$(ratio "$a" "$b" cpu)"

@@ -17,6 +17,7 @@ fn main() {
         "tests/fixtures/bare-authenticator",
         "tests/fixtures/ticker",
         "tests/fixtures/metered",
+        "tests/fixtures/relay",
     ]);
     let mut constants = String::new();
     for plugin in built {

@@ -1,12 +1,13 @@
 //! Plugins calling services through the `upstream` import (an aggregation fanning out to
-//! three real servers), and services reached over TLS.
+//! three real servers, a relay sending requests on one by one), and services reached
+//! over TLS.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use archway_tests::artifacts::DASHBOARD;
+use archway_tests::artifacts::{DASHBOARD, RELAY};
 use archway_tests::servers::{rendezvous, test_ca, tls_upstream};
-use archway_tests::{gateway, get, upstream};
+use archway_tests::{gateway, get, send, upstream};
 
 /// The dashboard aggregation over `users`, `orders` and `recommendations`; `extra` is
 /// appended to the plugin's table (before its `[plugins.config]`).
@@ -223,5 +224,82 @@ async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() 
     assert_eq!(body["profile"]["tls"], true);
     assert_eq!(body["orders"]["path"], "/orders?user=7");
     assert_eq!(body["recommendations"], serde_json::Value::Null);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_relayed_request_reaches_the_service_whole_and_its_answer_comes_back() {
+    let config = format!(
+        r#"
+        [log]
+        access_log = false
+
+        [[plugins]]
+        name = "relay"
+        path = "{RELAY}"
+        capabilities = ["upstream"]
+        upstreams = ["echo"]
+        [plugins.config]
+        service = "echo"
+
+        [[services]]
+        name = "echo"
+        url = "http://{{upstream}}"
+
+        [[routes]]
+        id = "relay"
+        path_pattern = "/relay/*"
+        handler = "relay"
+        requires_auth = false
+
+        [[routes]]
+        id = "ungranted"
+        path_pattern = "/relay-ungranted/*"
+        handler = "relay"
+        requires_auth = false
+        "#
+    );
+    let gw = gateway(&config, upstream().await).await;
+
+    let reply = send(
+        gw.addr(),
+        "POST",
+        "/relay/orders?limit=2",
+        &[
+            ("x-trace", "t-1"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+        ],
+        "twelve bytes",
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let echo = reply.json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/relay/orders");
+    assert_eq!(echo["query"], "limit=2");
+    assert_eq!(echo["body_bytes"], 12);
+    assert_eq!(echo["headers"]["x-trace"], "t-1");
+    assert!(
+        echo["headers"].get("connection").is_none(),
+        "hop-by-hop stripped"
+    );
+    assert!(
+        echo["headers"].get("x-hop").is_none(),
+        "a header that connection names is stripped"
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+
+    let refused = get(gw.addr(), "/relay-ungranted/x", &[]).await;
+    assert_eq!(refused.status, 502);
+    assert_eq!(
+        refused.json()["msg"],
+        "service not-granted is not in plugin relay's upstreams"
+    );
     gw.stop().await;
 }

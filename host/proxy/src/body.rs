@@ -6,13 +6,13 @@ use bytes::Bytes;
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
 
-use crate::metrics::Counted;
+use crate::metrics::CountedBody;
 
 /// A response body: the upstream's stream, or a buffer.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 
 /// A client's request body, its bytes counted for the metrics endpoint.
-pub type ClientBody = Counted<Incoming>;
+pub type ClientBody = CountedBody<Incoming>;
 
 /// A request body sent upstream: the client's stream under the size limit, or a buffer.
 pub type UpstreamBody = Either<Limited<ClientBody>, Full<Bytes>>;

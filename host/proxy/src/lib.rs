@@ -25,7 +25,7 @@ mod upstream;
 pub use body::ProxyBody;
 pub use client::{Clients, TlsError};
 pub use error::GatewayError;
-pub use metrics::Counted;
+pub use metrics::CountedBody;
 pub use route::RouteError;
 pub use server::{Proxy, RenderMetrics};
 pub use service::ServiceError;

@@ -92,19 +92,19 @@ impl ServerMetrics {
 
 /// A body that counts the bytes passing through it.
 #[derive(Debug)]
-pub struct Counted<B> {
+pub struct CountedBody<B> {
     inner: B,
     bytes: Counter,
 }
 
-impl<B> Counted<B> {
+impl<B> CountedBody<B> {
     /// Counts `inner`'s data bytes in `bytes`.
     pub(crate) fn new(inner: B, bytes: Counter) -> Self {
         Self { inner, bytes }
     }
 }
 
-impl<B: Body + Unpin> Body for Counted<B> {
+impl<B: Body + Unpin> Body for CountedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use archway_store::Store;
 
 use crate::body::{ProxyBody, full};
-use crate::metrics::{Counted, RouteMetrics, ServerMetrics};
+use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
@@ -160,16 +160,17 @@ impl Proxy {
         &self,
         request: http::Request<Incoming>,
         peer: SocketAddr,
-    ) -> http::Response<Counted<ProxyBody>> {
+    ) -> http::Response<CountedBody<ProxyBody>> {
         let sent_bytes = self.metrics.sent_bytes.clone();
         let snapshot = self.snapshot.load_full();
         if let Some(scrape) = self.scrape(&snapshot, &request) {
-            return scrape.map(|body| Counted::new(body, sent_bytes));
+            return scrape.map(|body| CountedBody::new(body, sent_bytes));
         }
         let started = Instant::now();
         let method = request.method().clone();
         let path = self.access_log.then(|| request.uri().path().to_owned());
-        let request = request.map(|body| Counted::new(body, self.metrics.received_bytes.clone()));
+        let request =
+            request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
         let (response, route) =
             pipeline::run(&snapshot, self.limits.as_ref(), request, peer.ip()).await;
         let elapsed = started.elapsed();
@@ -189,7 +190,7 @@ impl Proxy {
                 "request"
             );
         }
-        response.map(|body| Counted::new(body, sent_bytes))
+        response.map(|body| CountedBody::new(body, sent_bytes))
     }
 
     /// The metrics endpoint's answer, when the request is a `GET` of its path.

@@ -162,29 +162,45 @@ async fn send(
             ServiceCallError::Invalid(_) => UpstreamError::Invalid(error.to_string()),
             ServiceCallError::TooLarge(_) => UpstreamError::TooLarge(error.to_string()),
         }),
-        Ok(Ok(reply)) => Ok(Response {
-            status: reply.status.as_u16(),
-            headers: header_pairs(&reply.headers),
-            body: reply.body.to_vec(),
-        }),
+        Ok(Ok(mut reply)) => {
+            // The body arrives whole, so its framing header says nothing; without it a
+            // handler can answer with the reply as it is.
+            reply.headers.remove(header::CONTENT_LENGTH);
+            Ok(Response {
+                status: reply.status.as_u16(),
+                headers: header_pairs(&reply.headers),
+                body: reply.body.to_vec(),
+            })
+        }
     }
 }
 
 /// The guest's headers as a header map: names and values must be valid; hop-by-hop
-/// headers, `host` and `content-length` belong to the connection and are left out.
+/// headers (and those `connection` names), `host` and `content-length` belong to the
+/// connection and are left out.
 fn outgoing_headers(headers: Vec<(String, String)>) -> Result<HeaderMap, UpstreamError> {
     if headers.len() > MAX_HEADERS {
         return Err(UpstreamError::Invalid(format!(
             "more than {MAX_HEADERS} headers"
         )));
     }
+    let named: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .collect();
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| UpstreamError::Invalid(format!("header name {name:?} is not valid")))?;
         let value = HeaderValue::try_from(value)
             .map_err(|_| UpstreamError::Invalid(format!("value of header {name} is not valid")))?;
-        if name != header::HOST && name != header::CONTENT_LENGTH && !HOP_BY_HOP.contains(&name) {
+        let connection_only = name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || HOP_BY_HOP.contains(&name)
+            || named.iter().any(|n| n == name.as_str());
+        if !connection_only {
             map.append(name, value);
         }
     }
@@ -222,7 +238,8 @@ mod tests {
     fn connection_headers_are_left_out_and_bad_ones_refused() {
         let map = outgoing_headers(vec![
             ("accept".into(), "application/json".into()),
-            ("connection".into(), "close".into()),
+            ("connection".into(), "close, x-hop".into()),
+            ("x-hop".into(), "1".into()),
             ("host".into(), "elsewhere".into()),
             ("content-length".into(), "5".into()),
         ])
