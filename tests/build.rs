@@ -1,10 +1,10 @@
-//! Builds the example plugins and the misbehaving fixtures, and names each component's
-//! path as a constant (`HELLO_AUTH`, `MISBEHAVE`, ...).
+//! Builds the example plugins (the Python one with componentize-py) and the fixtures, and
+//! names each component's path as a constant (`HELLO_AUTH`, `PYTHON_GREETER`, ...).
 
 use std::fmt::Write as _;
 
 fn main() {
-    let built = archway_wasm_build::build(&[
+    let mut built = archway_wasm_build::build(&[
         "examples/plugins/hello-auth",
         "examples/plugins/visits",
         "examples/plugins/dashboard",
@@ -19,6 +19,10 @@ fn main() {
         "tests/fixtures/metered",
         "tests/fixtures/relay",
     ]);
+    built.push(archway_wasm_build::build_python(
+        "examples/plugins/python-greeter",
+        "archway:python-greeter/greeter",
+    ));
     let mut constants = String::new();
     for plugin in built {
         let constant = plugin.name.to_uppercase().replace('-', "_");

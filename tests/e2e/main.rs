@@ -6,6 +6,7 @@ use archway_tests::{get, send, try_gateway, upstream};
 
 mod errors;
 mod plugins;
+mod python;
 mod reload;
 mod shared;
 mod store;
