@@ -18,6 +18,7 @@ fn main() {
         "tests/fixtures/ticker",
         "tests/fixtures/metered",
         "tests/fixtures/relay",
+        "tests/fixtures/rust-greeter",
     ]);
     built.push(archway_wasm_build::build_python(
         "examples/plugins/python-greeter",
