@@ -157,7 +157,7 @@ async fn redis_cli_reads_and_writes_shared_data_at_the_documented_keys() {
     );
     assert_eq!(put(addr, "/control/kv/note", "mine").await.status, 200);
     assert_eq!(
-        redis.cli(["GET", "archway:kv:plugins/control/shared/note"]),
+        redis.cli(["GET", "archway:kv:plugins/control/global/note"]),
         "mine\n",
         "a private key outside a tenant's request"
     );

@@ -28,7 +28,7 @@ impl HostState {
         let plugin = escape(&self.plugin);
         match &self.request.tenant {
             Some(tenant) => format!("plugins/{plugin}/tenants/{}/", escape(tenant)),
-            None => format!("plugins/{plugin}/shared/"),
+            None => format!("plugins/{plugin}/global/"),
         }
     }
 

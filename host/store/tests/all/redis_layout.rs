@@ -29,11 +29,11 @@ async fn values_are_plain_strings_under_archway_kv() {
         let server = RedisServer::running();
         let store = open(&server).await;
         store
-            .set("plugins/p/shared/greeting", b"hello", None)
+            .set("plugins/p/global/greeting", b"hello", None)
             .await
             .expect("set");
         assert_eq!(
-            server.cli(["GET", "archway:kv:plugins/p/shared/greeting"]),
+            server.cli(["GET", "archway:kv:plugins/p/global/greeting"]),
             "hello\n"
         );
 
