@@ -73,6 +73,27 @@ async fn other_routes_and_paths_answer_in_the_admin_format() {
 }
 
 #[tokio::test]
+async fn a_credential_header_sent_twice_is_refused_before_any_plugin_sees_it() {
+    let gateway = archway_tests::gateway(&config(), upstream().await).await;
+    let twice = [("x-api-key", "k-1"), ("x-api-key", "forged")];
+    let reply = get(gateway.addr(), "/admin/settings", &twice).await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            400,
+            serde_json::json!({"code": "F40000", "msg": "the request carries more than one x-api-key header", "content": {}})
+        )
+    );
+    let bearer = [("authorization", "Bearer a"), ("authorization", "Bearer b")];
+    let reply = get(gateway.addr(), "/api/portfolio/1", &bearer).await;
+    assert_eq!(reply.status, 400);
+    assert_trading(&reply.json(), "INVALID_PARAMETER");
+    let once = get(gateway.addr(), "/admin/settings", &[("x-api-key", "k-1")]).await;
+    assert_eq!(once.status, 200, "one key still works");
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn the_route_timeout_bounds_a_plugin_that_computes_past_it() {
     let gateway = archway_tests::gateway(&config(), upstream().await).await;
     let started = std::time::Instant::now();

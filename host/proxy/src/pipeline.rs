@@ -4,7 +4,8 @@
 //! everything after routing.
 //!
 //! ```text
-//! check path -> route -> rate limit -> body limit -> authenticate* -> authorize (permissions, plugins*)
+//! check path -> route -> rate limit -> body limit -> one credential -> authenticate*
+//!   -> authorize (permissions, plugins*)
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
@@ -16,7 +17,7 @@ use archway_config::FailurePolicy;
 use archway_runtime::{CallResult, Denial, Plugin, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, header};
+use http::{HeaderMap, HeaderName, Request, Response, header};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use tokio::time::Instant;
 
@@ -138,7 +139,18 @@ async fn read_body(
     }
 }
 
+/// Headers that carry a credential: a request has at most one of each, so the gateway
+/// never checks one value while the upstream reads another.
+const CREDENTIAL_HEADERS: [HeaderName; 2] =
+    [header::AUTHORIZATION, HeaderName::from_static("x-api-key")];
+
 async fn authenticate(route: &Route, head: &mut RequestHead) -> Flow<()> {
+    for name in &CREDENTIAL_HEADERS {
+        if head.headers.get_all(name).iter().nth(1).is_some() {
+            let message = format!("the request carries more than one {name} header");
+            return Break(route.error(GatewayError::BadRequest, &message));
+        }
+    }
     for plugin in &route.authenticate {
         let answer = plugin.authenticate(head).await;
         if let Some(Some(principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
