@@ -625,3 +625,73 @@ async fn plugins_read_the_matched_routes_settings() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_upstream_learns_the_principal_from_the_gateway_never_from_the_client() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [[plugins]]
+        name = "who"
+        path = "{EDITS}"
+        [plugins.config.principal]
+        subject = "alice"
+        tenant = "acme"
+        roles = ["trader", "viewer"]
+
+        {ECHO_SERVICE}
+
+        [[routes]]
+        id = "private"
+        service_name = "echo"
+        path_pattern = "/private/*"
+        authenticate = ["who"]
+
+        [[routes]]
+        id = "passthrough"
+        service_name = "echo"
+        path_pattern = "/passthrough/*"
+        authenticate = ["who"]
+        forward_credentials = true
+
+        [[routes]]
+        id = "public"
+        service_name = "echo"
+        path_pattern = "/public/*"
+        requires_auth = false
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let forged = [
+        ("x-api-key", "k-1"),
+        ("x-auth-subject", "root"),
+        ("x-auth-tenant", "other"),
+        ("x-auth-roles", "admin"),
+    ];
+
+    let seen = get(gateway.addr(), "/private/x", &forged).await.json();
+    let headers = &seen["headers"];
+    assert_eq!(headers["x-auth-subject"], "alice");
+    assert_eq!(headers["x-auth-tenant"], "acme");
+    assert_eq!(headers["x-auth-roles"], "trader,viewer");
+    assert!(
+        headers.get("x-api-key").is_none(),
+        "the consumed credential stays at the gateway"
+    );
+
+    let seen = get(gateway.addr(), "/passthrough/x", &forged).await.json();
+    assert_eq!(seen["headers"]["x-api-key"], "k-1", "the route opted in");
+    assert_eq!(seen["headers"]["x-auth-subject"], "alice");
+
+    let seen = get(gateway.addr(), "/public/x", &forged).await.json();
+    for name in ["x-auth-subject", "x-auth-tenant", "x-auth-roles"] {
+        assert!(
+            seen["headers"].get(name).is_none(),
+            "{name} claimed by the client was removed"
+        );
+    }
+    assert_eq!(
+        seen["headers"]["x-api-key"], "k-1",
+        "no authenticator consumed it"
+    );
+    gateway.stop().await;
+}

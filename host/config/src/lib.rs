@@ -33,9 +33,9 @@ pub use model::LoadBalanceStrategy;
 /// Whether a route needs `any` or `all` of its `required_permissions`.
 pub use model::PermissionStrategy;
 pub use model::{
-    Capability, Config, FailurePolicy, InstanceMode, LogConfig, LogFormat, Method, MetricsConfig,
-    PluginConfig, PluginSource, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig,
-    StoreSettings,
+    Capability, Config, FailurePolicy, IdentityConfig, InstanceMode, LogConfig, LogFormat, Method,
+    MetricsConfig, PluginConfig, PluginSource, RateLimitFailure, RouteConfig, ServerConfig,
+    ServiceConfig, StoreSettings,
 };
 
 use std::path::Path;

@@ -36,6 +36,43 @@ pub struct Config {
     /// prefix (`"/api/" = "trading"`); see [`Config::unmatched_error_format`].
     #[serde(default)]
     pub error_formats: BTreeMap<String, ErrorFormat>,
+    /// The headers that tell upstreams who the caller is.
+    #[serde(default)]
+    pub identity: IdentityConfig,
+}
+
+/// The headers in which the gateway forwards the authenticated principal to upstreams.
+/// Client-supplied copies are always removed first, so a client cannot claim an identity.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The principal's subject.
+    pub subject_header: String,
+    /// The principal's tenant, when it has one.
+    pub tenant_header: String,
+    /// The principal's roles, comma-separated.
+    pub roles_header: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            subject_header: "x-auth-subject".to_owned(),
+            tenant_header: "x-auth-tenant".to_owned(),
+            roles_header: "x-auth-roles".to_owned(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// The three header names.
+    pub fn headers(&self) -> [&str; 3] {
+        [
+            &self.subject_header,
+            &self.tenant_header,
+            &self.roles_header,
+        ]
+    }
 }
 
 /// Where the gateway listens and its global limits.
@@ -511,6 +548,10 @@ pub struct RouteConfig {
     /// A handler plugin that answers instead of an upstream.
     #[serde(default)]
     pub handler: Option<String>,
+    /// Whether the credential headers (`authorization`, `x-api-key`) go on to the
+    /// upstream on a route with authenticate plugins; by default the gateway consumes them.
+    #[serde(default)]
+    pub forward_credentials: bool,
 }
 
 fn default_true() -> bool {

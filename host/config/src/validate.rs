@@ -42,6 +42,20 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for route in &config.routes {
         check_route(config, route, &mut problems);
     }
+    let identity = config.identity.headers();
+    for (index, name) in identity.iter().enumerate() {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            problems.push(format!(
+                "identity: header {name:?} must be lower-case letters, digits and -"
+            ));
+        } else if identity[..index].contains(name) {
+            problems.push(format!("identity: header {name} is named twice"));
+        }
+    }
     let metrics = &config.metrics;
     if !metrics.path.starts_with('/') || metrics.path.contains(['{', '}', '*', '?']) {
         problems.push(format!(
@@ -670,6 +684,27 @@ mod tests {
     fn no_warning_when_nothing_is_set_and_there_are_no_routes() {
         let config = parse(SERVICE).expect("valid");
         assert_eq!(config.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn identity_headers_are_distinct_lower_case_names() {
+        let config = parse("[identity]\nsubject_header = \"x-user-id\"\n").expect("valid");
+        assert_eq!(
+            config.identity.headers(),
+            ["x-user-id", "x-auth-tenant", "x-auth-roles"]
+        );
+        let err = parse("[identity]\nroles_header = \"X Roles\"\n").expect_err("not a name");
+        assert!(
+            err.to_string()
+                .contains("identity: header \"X Roles\" must be lower-case"),
+            "{err}"
+        );
+        let err = parse("[identity]\ntenant_header = \"x-auth-subject\"\n").expect_err("twice");
+        assert!(
+            err.to_string()
+                .contains("identity: header x-auth-subject is named twice"),
+            "{err}"
+        );
     }
 
     #[test]

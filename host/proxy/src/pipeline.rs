@@ -4,8 +4,8 @@
 //! everything after routing.
 //!
 //! ```text
-//! check path -> route -> rate limit -> body limit -> one credential -> authenticate*
-//!   -> authorize (permissions, plugins*)
+//! check path -> route (client identity headers removed) -> rate limit -> body limit
+//!   -> one credential -> authenticate* -> authorize (permissions, plugins*) -> identity headers
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
@@ -17,7 +17,7 @@ use archway_config::FailurePolicy;
 use archway_runtime::{CallResult, Denial, Plugin, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use tokio::time::Instant;
 
@@ -83,6 +83,9 @@ pub async fn run(
         body: None,
         deadline: Some(deadline),
     };
+    for name in route.identity.all() {
+        head.headers.remove(name);
+    }
     let handled = through_plugins(&route, &mut head, body);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
@@ -102,6 +105,7 @@ async fn through_plugins(
     let stream = read_body(route, head, body).await?;
     authenticate(route, head).await?;
     authorize(route, head).await?;
+    forward_identity(route, head);
     let path_replaced = transform_request(route, head).await?;
     let response = dispatch(route, head, stream, path_replaced).await?;
     transform_response(route, head, response).await
@@ -183,6 +187,34 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
     Continue(())
 }
 
+/// Puts the principal in the identity headers (client copies were removed at the start);
+/// a value that cannot be a header value is left out and logged.
+fn forward_identity(route: &Route, head: &mut RequestHead) {
+    let Some(principal) = &head.principal else {
+        return;
+    };
+    let identity = &route.identity;
+    let values = [
+        (&identity.subject, Some(principal.subject.clone())),
+        (&identity.tenant, principal.tenant.clone()),
+        (
+            &identity.roles,
+            (!principal.roles.is_empty()).then(|| principal.roles.join(",")),
+        ),
+    ];
+    for (name, value) in values {
+        let Some(value) = value else { continue };
+        match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(value) => {
+                head.headers.insert(name.clone(), value);
+            }
+            Err(_) => {
+                tracing::warn!(target: "archway.auth", route = &*route.id, header = %name, "principal value is not a valid header value; not forwarded");
+            }
+        }
+    }
+}
+
 /// Runs the request transforms; says whether one replaced the path.
 async fn transform_request(route: &Route, head: &mut RequestHead) -> Flow<bool> {
     let mut path_replaced = false;
@@ -226,6 +258,11 @@ async fn dispatch(
             } else {
                 head.headers.clone()
             };
+            if !route.authenticate.is_empty() && !route.config.forward_credentials {
+                for name in &CREDENTIAL_HEADERS {
+                    headers.remove(name);
+                }
+            }
             let body = match (head.body.clone(), stream) {
                 (Some(buffered), _) => {
                     headers.remove(header::CONTENT_LENGTH);

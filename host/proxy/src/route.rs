@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archway_config::{Config, RouteConfig};
+use archway_config::{Config, IdentityConfig, RouteConfig};
 use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
+use http::HeaderName;
 
 use crate::body::ProxyBody;
 use crate::error::GatewayError;
@@ -52,6 +53,34 @@ pub struct Route {
     pub buffers_response_body: Option<u64>,
     /// The route's series on the metrics endpoint.
     pub(crate) metrics: RouteMetrics,
+    /// The headers that carry the principal upstream.
+    pub(crate) identity: IdentityHeaders,
+}
+
+/// The identity headers from `[identity]`, parsed once per snapshot.
+#[derive(Debug)]
+pub(crate) struct IdentityHeaders {
+    pub(crate) subject: HeaderName,
+    pub(crate) tenant: HeaderName,
+    pub(crate) roles: HeaderName,
+}
+
+impl IdentityHeaders {
+    fn new(config: &IdentityConfig) -> Self {
+        // Config validation admits only lower-case tokens, which are header names.
+        let name =
+            |text: &str| HeaderName::from_bytes(text.as_bytes()).expect("a validated header name");
+        Self {
+            subject: name(&config.subject_header),
+            tenant: name(&config.tenant_header),
+            roles: name(&config.roles_header),
+        }
+    }
+
+    /// All three.
+    pub(crate) fn all(&self) -> [&HeaderName; 3] {
+        [&self.subject, &self.tenant, &self.roles]
+    }
 }
 
 /// Why a route could not be built.
@@ -162,6 +191,7 @@ impl Route {
                         .unwrap_or(config.server.max_response_body_bytes)
                 }),
             metrics: RouteMetrics::new(&route.id),
+            identity: IdentityHeaders::new(&config.identity),
             authenticate,
             authorize,
             transform,
