@@ -695,3 +695,52 @@ async fn the_upstream_learns_the_principal_from_the_gateway_never_from_the_clien
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn roles_grant_the_permissions_routes_require() {
+    let config = format!(
+        r#"{NO_ACCESS_LOG}
+        [roles]
+        trader = ["portfolio.read", "portfolio.write"]
+        viewer = ["portfolio.read"]
+
+        [[plugins]]
+        name = "who"
+        path = "{EDITS}"
+        [plugins.config.principal]
+        subject = "alice"
+        roles = ["trader"]
+
+        {ECHO_SERVICE}
+
+        [[routes]]
+        id = "write"
+        service_name = "echo"
+        path_pattern = "/portfolio/*"
+        authenticate = ["who"]
+        required_permissions = ["portfolio.read", "portfolio.write"]
+        permission_check_strategy = "all"
+
+        [[routes]]
+        id = "admin"
+        service_name = "echo"
+        path_pattern = "/admin/*"
+        authenticate = ["who"]
+        required_permissions = ["admin.write"]
+        "#
+    );
+    let gateway = archway_tests::gateway(&config, upstream().await).await;
+    let key = [("x-api-key", "any")];
+
+    let reply = get(gateway.addr(), "/portfolio/1", &key).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let reply = get(gateway.addr(), "/admin/1", &key).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.json()["msg"], "insufficient permissions");
+    gateway.stop().await;
+}

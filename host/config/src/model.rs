@@ -39,6 +39,10 @@ pub struct Config {
     /// The headers that tell upstreams who the caller is.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// The permissions each role grants: a principal's roles add theirs to its own
+    /// before routes' `required_permissions` are checked.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// The headers in which the gateway forwards the authenticated principal to upstreams.

@@ -42,6 +42,13 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for route in &config.routes {
         check_route(config, route, &mut problems);
     }
+    for (role, permissions) in &config.roles {
+        if role.is_empty() || permissions.iter().any(String::is_empty) {
+            problems.push(format!(
+                "roles: a role name or one of its permissions is empty (role {role:?})"
+            ));
+        }
+    }
     let identity = config.identity.headers();
     for (index, name) in identity.iter().enumerate() {
         let valid = !name.is_empty()
@@ -684,6 +691,18 @@ mod tests {
     fn no_warning_when_nothing_is_set_and_there_are_no_routes() {
         let config = parse(SERVICE).expect("valid");
         assert_eq!(config.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn roles_name_their_permissions() {
+        let config = parse("[roles]\ntrader = [\"portfolio.read\"]\n").expect("valid");
+        assert_eq!(config.roles["trader"], ["portfolio.read"]);
+        let err = parse("[roles]\ntrader = [\"\"]\n").expect_err("empty permission");
+        assert!(
+            err.to_string()
+                .contains("roles: a role name or one of its permissions is empty"),
+            "{err}"
+        );
     }
 
     #[test]

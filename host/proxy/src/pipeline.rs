@@ -5,16 +5,18 @@
 //!
 //! ```text
 //! check path -> route (client identity headers removed) -> rate limit -> body limit
-//!   -> one credential -> authenticate* -> authorize (permissions, plugins*) -> identity headers
+//!   -> one credential -> authenticate* (+ permissions of its roles) -> authorize (permissions,
+//!   plugins*) -> identity headers
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 
 use archway_config::FailurePolicy;
-use archway_runtime::{CallResult, Denial, Plugin, RequestHead, ResponseHead};
+use archway_runtime::{CallResult, Denial, Plugin, Principal, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
@@ -86,7 +88,7 @@ pub async fn run(
     for name in route.identity.all() {
         head.headers.remove(name);
     }
-    let handled = through_plugins(&route, &mut head, body);
+    let handled = through_plugins(&route, &snapshot.config().roles, &mut head, body);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
         Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -99,11 +101,12 @@ pub async fn run(
 
 async fn through_plugins(
     route: &Route,
+    roles: &RoleGrants,
     head: &mut RequestHead,
     body: ClientBody,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
-    authenticate(route, head).await?;
+    authenticate(route, roles, head).await?;
     authorize(route, head).await?;
     forward_identity(route, head);
     let path_replaced = transform_request(route, head).await?;
@@ -148,7 +151,10 @@ async fn read_body(
 const CREDENTIAL_HEADERS: [HeaderName; 2] =
     [header::AUTHORIZATION, HeaderName::from_static("x-api-key")];
 
-async fn authenticate(route: &Route, head: &mut RequestHead) -> Flow<()> {
+/// The permissions each role grants (`[roles]`).
+type RoleGrants = BTreeMap<String, Vec<String>>;
+
+async fn authenticate(route: &Route, roles: &RoleGrants, head: &mut RequestHead) -> Flow<()> {
     for name in &CREDENTIAL_HEADERS {
         if head.headers.get_all(name).iter().nth(1).is_some() {
             let message = format!("the request carries more than one {name} header");
@@ -157,7 +163,8 @@ async fn authenticate(route: &Route, head: &mut RequestHead) -> Flow<()> {
     }
     for plugin in &route.authenticate {
         let answer = plugin.authenticate(head).await;
-        if let Some(Some(principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
+        if let Some(Some(mut principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
+            grant_role_permissions(&mut principal, roles);
             head.tenant = principal.tenant.clone();
             head.principal = Some(principal);
             break;
@@ -185,6 +192,21 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
         decide(route, Phase::Authorize, plugin, answer)?;
     }
     Continue(())
+}
+
+/// Adds the permissions the principal's roles grant to its own, so routes can require
+/// permissions while credentials carry roles.
+fn grant_role_permissions(principal: &mut Principal, roles: &RoleGrants) {
+    let granted = principal
+        .roles
+        .iter()
+        .filter_map(|role| roles.get(role))
+        .flatten();
+    for permission in granted {
+        if !principal.permissions.contains(permission) {
+            principal.permissions.push(permission.clone());
+        }
+    }
 }
 
 /// Puts the principal in the identity headers (client copies were removed at the start);
