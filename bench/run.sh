@@ -229,13 +229,13 @@ else
     pids+=("$archway_pid")
     wait_up archway "$archway_pid" "http://$host:$archway_port/plain/health" "$tmp/archway.log"
     expect_status archway-no-plugins 200 "http://$host:$archway_port/plain$path"
-    expect_status archway-chain 200 "http://$host:$archway_port/chain$path" -H "x-api-key: bench-key"
-    expect_status archway-chain '4[0-9][0-9]' "http://$host:$archway_port/chain$path"
+    expect_status archway-chain 200 "http://$host:$archway_port/chain/bench-user$path" -H "x-api-key: bench-key"
+    expect_status archway-chain '4[0-9][0-9]' "http://$host:$archway_port/chain/bench-user$path"
     curl -sS -o /dev/null -D - --max-time 5 -H "x-api-key: bench-key" \
-        "http://$host:$archway_port/chain$path" | grep -qi '^x-archway: bench' ||
+        "http://$host:$archway_port/chain/bench-user$path" | grep -qi '^x-archway: bench' ||
         die "archway-chain: response lacks the x-archway header the transform adds"
     measure archway-no-plugins "http://$host:$archway_port/plain$path" "$archway_pid"
-    measure archway-chain "http://$host:$archway_port/chain$path" "$archway_pid"
+    measure archway-chain "http://$host:$archway_port/chain/bench-user$path" "$archway_pid"
     expect_status archway-relay 200 "http://$host:$archway_port/relay$path"
     measure archway-relay "http://$host:$archway_port/relay$path" "$archway_pid"
     stop "$archway_pid"
@@ -299,7 +299,7 @@ cat <<EOF
 
 $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr).
 wrk: $threads threads, $connections connections, ${seconds}s per stage after ${warmup}s warm-up,
-path \`$path\` (Archway: \`/plain$path\`, \`/chain$path\`). Load generator and servers share the machine.
+path \`$path\` (Archway: \`/plain$path\`, \`/chain/bench-user$path\`, \`/relay$path\`). Load generator and servers share the machine.
 
 | stage | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx |
 |---|---:|---:|---:|---:|---:|

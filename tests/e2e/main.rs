@@ -35,10 +35,10 @@ fn chain_config() -> String {
         response_headers = {{ "x-archway" = "chain" }}
 
         [[plugins]]
-        name = "admins-only"
-        builtin = "rbac"
+        name = "own-account"
+        builtin = "owner"
         [plugins.config]
-        roles = ["admin"]
+        param = "account"
 
         [[services]]
         name = "echo"
@@ -54,11 +54,11 @@ fn chain_config() -> String {
         transform = ["stamp"]
 
         [[routes]]
-        id = "admin"
+        id = "accounts"
         service_name = "echo"
-        path_pattern = "/admin/*"
+        path_pattern = "/accounts/{{account}}/*"
         authenticate = ["hello-auth"]
-        authorize = ["admins-only"]
+        authorize = ["own-account"]
         "#
     )
 }
@@ -108,9 +108,12 @@ async fn authenticated_request_reaches_upstream_through_the_chain() {
 #[tokio::test]
 async fn authorizer_deny_is_403_and_ends_the_chain() {
     let gateway = archway_tests::gateway(&chain_config(), upstream().await).await;
-    let reply = get(gateway.addr(), "/admin/settings", &[("x-api-key", "k-1")]).await;
+    let key = [("x-api-key", "k-1")];
+    let reply = get(gateway.addr(), "/accounts/bob/settings", &key).await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.json()["code"], "F40003");
+    let own = get(gateway.addr(), "/accounts/alice/settings", &key).await;
+    assert_eq!(own.status, 200, "alice reaches her own account");
     gateway.stop().await;
 }
 
