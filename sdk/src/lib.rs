@@ -31,7 +31,13 @@
 //! archway_sdk::export!(ApiKey: authenticate);
 //! ```
 //!
-//! Plugin logic unit-tests natively: build a [`FakeRequest`] and call the trait methods.
+//! Host calls, each granted in the plugin's config: [`log`], [`kv`] and [`streams`] (the
+//! gateway's store), [`upstream`] (named services) and [`metrics`] (the gateway's
+//! Prometheus endpoint).
+//!
+//! Plugin logic unit-tests natively: build a [`FakeRequest`] and call the trait methods;
+//! the host calls run against in-memory fakes (`upstream::fake`, `metrics::fake`, a
+//! per-thread store).
 #![deny(missing_docs)]
 
 #[doc(hidden)]
