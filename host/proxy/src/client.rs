@@ -18,7 +18,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::body::UpstreamBody;
-use crate::upstream::{UpstreamError, strip_hop_by_hop};
+use archway_runtime::strip_hop_by_hop;
+
+use crate::upstream::UpstreamError;
 
 /// Why a service's TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -20,10 +20,10 @@ use archway_runtime::{CallResult, Denial, Plugin, Principal, RequestHead, Respon
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use http_body_util::{Either, Full, Limited};
 use tokio::time::Instant;
 
-use crate::body::{ClientBody, ProxyBody, full};
+use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
 use crate::error::{GatewayError, envelope};
 use crate::limit;
 use crate::path;
@@ -126,20 +126,15 @@ async fn read_body(
             "request body is over the route's limit",
         )
     };
-    let declared = head
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > route.max_body_bytes) {
+    if declared_length(&head.headers).is_some_and(|length| length > route.max_body_bytes) {
         return Break(too_large());
     }
     if !route.buffers_body {
         return Continue(Some(body));
     }
-    let limit = usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => {
-            head.body = Some(collected.to_bytes());
+    match read_whole(&head.headers, body, route.max_body_bytes).await {
+        Ok(bytes) => {
+            head.body = Some(bytes);
             Continue(None)
         }
         Err(_) => Break(too_large()),
@@ -369,17 +364,10 @@ async fn read_response_body(
             "the upstream response is too large to transform",
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Break(too_large());
-    }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Continue(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Break(too_large()),
-        Err(error) => {
+    match read_whole(headers, body, limit).await {
+        Ok(bytes) => Continue(bytes),
+        Err(ReadError::TooLarge) => Break(too_large()),
+        Err(ReadError::Broken(error)) => {
             tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream response body failed");
             Break(route.error(GatewayError::BadUpstream, "upstream unavailable"))
         }

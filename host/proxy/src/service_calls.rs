@@ -7,9 +7,10 @@ use arc_swap::ArcSwap;
 use archway_runtime::{
     ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply,
 };
-use http::{Request, Uri, header};
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use http::{Request, Uri};
+use http_body_util::{Either, Full};
 
+use crate::body::{ReadError, read_whole};
 use crate::service::{Service, Services};
 
 /// The services plugins may call: the current snapshot's, swapped with it.
@@ -55,24 +56,14 @@ async fn send(service: &Service, call: ServiceCall) -> Result<ServiceReply, Serv
     })?;
     let (parts, body) = response.into_parts();
     let limit = call.max_response_bytes;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ServiceCallError::TooLarge(limit));
-    }
-    let body = Limited::new(body, limit)
-        .collect()
+    let body = read_whole(&parts.headers, body, limit as u64)
         .await
-        .map_err(|error| {
-            if error.is::<LengthLimitError>() {
-                ServiceCallError::TooLarge(limit)
-            } else {
+        .map_err(|error| match error {
+            ReadError::TooLarge => ServiceCallError::TooLarge(limit),
+            ReadError::Broken(_) => {
                 ServiceCallError::Unavailable(format!("service {name} broke off the response"))
             }
-        })?
-        .to_bytes();
+        })?;
     Ok(ServiceReply {
         status: parts.status,
         headers: parts.headers,

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use archway_runtime::{HOP_BY_HOP, RequestHead};
+use archway_runtime::{RequestHead, strip_hop_by_hop};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Request, Uri};
@@ -102,20 +102,6 @@ pub fn request(
     Ok(request)
 }
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        headers.remove(name);
-    }
-}
-
 /// Hop-by-hop stripping, the `Host` moved to `X-Forwarded-Host`, and the client appended
 /// to `X-Forwarded-For`.
 fn forwarded_headers(headers: &mut HeaderMap, client_ip: IpAddr) {
@@ -136,26 +122,6 @@ fn forwarded_headers(headers: &mut HeaderMap, client_ip: IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_by_hop_and_connection_named_headers_are_removed() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
-        headers.insert("x-secret", HeaderValue::from_static("1"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        headers.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(
-            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            vec!["x-kept"]
-        );
-    }
 
     #[test]
     fn forwarded_for_appends_the_client() {

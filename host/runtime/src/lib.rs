@@ -39,7 +39,7 @@ pub use plugin::{CallResult, Plugin};
 pub use roles::Role;
 pub use upstream::{ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply};
 pub use validate::{
-    Denial, HOP_BY_HOP, MAX_BODY_BYTES, PluginResponse, RequestChanges, ResponseChanges,
+    Denial, MAX_BODY_BYTES, PluginResponse, RequestChanges, ResponseChanges, strip_hop_by_hop,
 };
 
 /// The largest linear memory any plugin may be granted.

@@ -18,7 +18,7 @@ use crate::bindings::types::Response;
 use crate::bindings::upstream::{self, OutgoingRequest, UpstreamError};
 use crate::head::header_pairs;
 use crate::host::HostState;
-use crate::validate::{HOP_BY_HOP, MAX_BODY_BYTES};
+use crate::validate::{MAX_BODY_BYTES, strip_hop_by_hop};
 
 /// How long a call may wait outside a request (in `init` or `tick`) when it sets no
 /// timeout of its own.
@@ -184,26 +184,17 @@ fn outgoing_headers(headers: Vec<(String, String)>) -> Result<HeaderMap, Upstrea
             "more than {MAX_HEADERS} headers"
         )));
     }
-    let named: Vec<String> = headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .collect();
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| UpstreamError::Invalid(format!("header name {name:?} is not valid")))?;
         let value = HeaderValue::try_from(value)
             .map_err(|_| UpstreamError::Invalid(format!("value of header {name} is not valid")))?;
-        let connection_only = name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || HOP_BY_HOP.contains(&name)
-            || named.iter().any(|n| n == name.as_str());
-        if !connection_only {
-            map.append(name, value);
-        }
+        map.append(name, value);
     }
+    strip_hop_by_hop(&mut map);
+    map.remove(header::HOST);
+    map.remove(header::CONTENT_LENGTH);
     Ok(map)
 }
 
