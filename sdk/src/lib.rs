@@ -53,7 +53,7 @@ mod store;
 pub mod upstream;
 
 pub use bindings::log::Level;
-pub use bindings::types::{Deny, Principal, RequestEdit, Response, ResponseEdit, RouteInfo};
+pub use bindings::types::{Deny, Principal, Quota, RequestEdit, Response, ResponseEdit, RouteInfo};
 pub use host::log;
 pub use query::{percent_decode, query_pairs};
 pub use request::{FakeRequest, Request};

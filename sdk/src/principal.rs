@@ -1,6 +1,6 @@
 //! Building principals in authenticators.
 
-use crate::Principal;
+use crate::{Principal, Quota};
 
 impl Principal {
     /// A principal with this subject and nothing else.
@@ -16,6 +16,7 @@ impl Principal {
             roles: Vec::new(),
             permissions: Vec::new(),
             claims: "{}".to_owned(),
+            quotas: Vec::new(),
         }
     }
 
@@ -35,6 +36,17 @@ impl Principal {
     pub fn with_permissions(mut self, permissions: &[&str]) -> Self {
         self.permissions
             .extend(permissions.iter().map(|p| (*p).to_owned()));
+        self
+    }
+
+    /// Adds a budget of `limit` requests per `window_seconds` under `key`, enforced by the
+    /// host on every node (`Principal::subject("k1").with_quota("key:k1", 100, 60)`).
+    pub fn with_quota(mut self, key: impl Into<String>, limit: u32, window_seconds: u32) -> Self {
+        self.quotas.push(Quota {
+            key: key.into(),
+            limit,
+            window_seconds,
+        });
         self
     }
 }

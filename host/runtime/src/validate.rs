@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
-use crate::bindings::types::{Deny, Header, RequestEdit, Response, ResponseEdit};
+use crate::bindings::types::{Deny, Header, Quota, RequestEdit, Response, ResponseEdit};
 use crate::{PluginError, Principal};
 
 /// The largest body a plugin may return.
@@ -15,6 +15,7 @@ const MAX_MESSAGE_BYTES: usize = 1024;
 const MAX_NAME_BYTES: usize = 256;
 const MAX_NAMES: usize = 256;
 const MAX_CLAIMS_BYTES: usize = 64 * 1024;
+const MAX_QUOTAS: usize = 8;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 7.6.1).
 pub(crate) const HOP_BY_HOP: [HeaderName; 7] = [
@@ -188,6 +189,20 @@ impl Checker<'_> {
         }
         if principal.claims.len() > MAX_CLAIMS_BYTES {
             return Err(self.invalid(what, format!("claims are over {MAX_CLAIMS_BYTES} bytes")));
+        }
+        let quota_ok = |q: &Quota| {
+            !q.key.is_empty()
+                && q.key.len() <= MAX_NAME_BYTES
+                && q.limit > 0
+                && q.window_seconds > 0
+        };
+        if principal.quotas.len() > MAX_QUOTAS || !principal.quotas.iter().all(quota_ok) {
+            return Err(self.invalid(
+                what,
+                format!(
+                    "at most {MAX_QUOTAS} quotas, each with a 1-{MAX_NAME_BYTES} byte key, a limit and a window of at least 1"
+                ),
+            ));
         }
         match serde_json::from_str::<serde_json::Value>(&principal.claims) {
             Ok(serde_json::Value::Object(_)) => Ok(principal),
@@ -389,10 +404,17 @@ mod tests {
             roles: vec![],
             permissions: vec![],
             claims: "[]".into(),
+            quotas: vec![],
         };
         assert!(CHECK.principal(p.clone()).is_err());
         p.claims = r#"{"k":1}"#.into();
-        assert!(CHECK.principal(p).is_ok());
+        assert!(CHECK.principal(p.clone()).is_ok());
+        p.quotas = vec![Quota {
+            key: "key:1".into(),
+            limit: 0,
+            window_seconds: 60,
+        }];
+        assert!(CHECK.principal(p).is_err());
     }
 
     #[test]
