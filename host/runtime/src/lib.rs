@@ -31,12 +31,13 @@ mod state;
 mod upstream;
 mod validate;
 
-pub use bindings::types::{Principal, RouteInfo};
+pub use bindings::types::{Principal, Quota, RouteInfo};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};
 pub use head::{RequestHead, ResponseHead};
 pub use plugin::{CallResult, Plugin};
 pub use roles::Role;
+pub use state::shared_key;
 pub use upstream::{ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply};
 pub use validate::{
     Denial, MAX_BODY_BYTES, PluginResponse, RequestChanges, ResponseChanges, strip_hop_by_hop,

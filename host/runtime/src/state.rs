@@ -20,6 +20,17 @@ type GuestResult<T> = Result<T, kv::StoreError>;
 /// How guests name shared namespaces, and where the store keeps them.
 const SHARED: &str = "shared/";
 
+/// The store key under which a plugin that joined shared namespace `namespace` finds its
+/// `kv` key `shared/<namespace>/<name>`: the one definition of that layout, for tools
+/// outside plugins (such as `archway keys`) that write data plugins read.
+///
+/// ```
+/// assert_eq!(archway_runtime::shared_key("api-keys", "ab12"), "shared/api-keys/ab12");
+/// ```
+pub fn shared_key(namespace: &str, name: &str) -> String {
+    format!("{SHARED}{namespace}/{name}")
+}
+
 impl HostState {
     /// The prefix of this plugin's private keys for the request in flight: its tenant's
     /// space, or the plugin's own space outside tenant requests (`init`, `tick`, no
@@ -49,7 +60,7 @@ impl HostState {
                 self.plugin
             )));
         }
-        Ok((format!("{SHARED}{namespace}/"), rest))
+        Ok((shared_key(namespace, ""), rest))
     }
 
     /// The store key of a guest's key or stream name.
