@@ -61,7 +61,7 @@ impl RouteMetrics {
         self.duration.record(elapsed.as_secs_f64());
     }
 
-    /// Counts one request refused by the route's rate limit.
+    /// Counts one request refused by the route's rate limit or a principal's quota.
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.increment(1);
     }

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! check path -> route (client identity headers removed) -> rate limit -> body limit
-//!   -> one credential -> authenticate* (+ permissions of its roles) -> authorize (permissions,
-//!   plugins*) -> identity headers
+//!   -> one credential -> authenticate* (+ permissions of its roles) -> quotas of the principal
+//!   -> authorize (permissions, plugins*) -> identity headers
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
@@ -67,7 +67,7 @@ pub async fn run(
         return (GatewayError::NotFound.response(unmatched(), &msg), None);
     };
     let route = matched.route;
-    let counted = match limit::check(limits, &route, client_ip).await {
+    let mut counted = match limit::check(limits, &route, client_ip).await {
         Continue(counted) => counted,
         Break(response) => return (response, Some(route)),
     };
@@ -88,7 +88,8 @@ pub async fn run(
     for name in route.identity.all() {
         head.headers.remove(name);
     }
-    let handled = through_plugins(&route, &snapshot.config().roles, &mut head, body);
+    let roles = &snapshot.config().roles;
+    let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
         Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -99,14 +100,21 @@ pub async fn run(
     (response, Some(route))
 }
 
+/// The phases after routing; `counted` is the tightest budget counted so far, which the
+/// response reports.
 async fn through_plugins(
     route: &Route,
     roles: &RoleGrants,
+    limits: Option<&Store>,
     head: &mut RequestHead,
     body: ClientBody,
+    counted: &mut Option<limit::Counted>,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
-    authenticate(route, roles, head).await?;
+    if let Some(issuer) = authenticate(route, roles, head).await? {
+        let principal = head.principal.as_ref();
+        limit::check_quotas(limits, route, issuer.name(), principal, counted).await?;
+    }
     authorize(route, head).await?;
     forward_identity(route, head);
     let path_replaced = transform_request(route, head).await?;
@@ -149,26 +157,33 @@ const CREDENTIAL_HEADERS: [HeaderName; 2] =
 /// The permissions each role grants (`[roles]`).
 type RoleGrants = BTreeMap<String, Vec<String>>;
 
-async fn authenticate(route: &Route, roles: &RoleGrants, head: &mut RequestHead) -> Flow<()> {
+/// Asks the route's authenticators in turn; the plugin that established the principal.
+async fn authenticate<'r>(
+    route: &'r Route,
+    roles: &RoleGrants,
+    head: &mut RequestHead,
+) -> Flow<Option<&'r Plugin>> {
     for name in &CREDENTIAL_HEADERS {
         if head.headers.get_all(name).iter().nth(1).is_some() {
             let message = format!("the request carries more than one {name} header");
             return Break(route.error(GatewayError::BadRequest, &message));
         }
     }
+    let mut issuer = None;
     for plugin in &route.authenticate {
         let answer = plugin.authenticate(head).await;
         if let Some(Some(mut principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
             grant_role_permissions(&mut principal, roles);
             head.tenant = principal.tenant.clone();
             head.principal = Some(principal);
+            issuer = Some(&**plugin);
             break;
         }
     }
     if route.config.requires_auth && head.principal.is_none() {
         return Break(route.error(GatewayError::Unauthenticated, "authentication required"));
     }
-    Continue(())
+    Continue(issuer)
 }
 
 async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
