@@ -22,10 +22,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod jwt;
 mod model;
 mod validate;
 
 pub use error::ConfigError;
+pub use jwt::{ALGORITHMS, JwtConfig, KeySetConfig, KeySource};
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).
 pub use model::ErrorFormat;
 /// How a route spreads requests over a service's instances (not acted on yet).
@@ -95,6 +97,9 @@ impl Config {
             {
                 *ca_file = base.join(&*ca_file);
             }
+        }
+        for key_set in self.jwt.key_sets.values_mut() {
+            key_set.resolve(base);
         }
         for plugin in &mut self.plugins {
             if let PluginSource::Path(path) = &mut plugin.source

@@ -43,6 +43,9 @@ pub struct Config {
     /// before routes' `required_permissions` are checked.
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Key sets for the `jwt` import.
+    #[serde(default)]
+    pub jwt: crate::JwtConfig,
 }
 
 /// The headers in which the gateway forwards the authenticated principal to upstreams.
@@ -226,6 +229,9 @@ pub struct PluginConfig {
     /// The services the plugin may call through the `upstream` import, by name.
     #[serde(default)]
     pub upstreams: Vec<String>,
+    /// The `[jwt.key_sets]` the plugin may verify tokens with through the `jwt` import.
+    #[serde(default)]
+    pub key_sets: Vec<String>,
     /// The largest upstream response body the plugin accepts, in bytes.
     #[serde(default = "default_max_upstream_response_bytes")]
     pub max_upstream_response_bytes: u64,

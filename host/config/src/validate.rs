@@ -25,6 +25,10 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     );
     for plugin in &config.plugins {
         check_plugin(plugin, &mut problems);
+        check_key_set_grant(config, plugin, &mut problems);
+    }
+    for (name, key_set) in &config.jwt.key_sets {
+        problems.extend(key_set.problems(name));
     }
     for service in &config.services {
         if let Err(why) = check_service_url(&service.url) {
@@ -171,6 +175,28 @@ fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
         problems.push(format!(
             "plugin {name}: tick_interval_ms must be 10..=86400000 (10 ms to a day)"
         ));
+    }
+}
+
+/// `key_sets` and capability `jwt` come together, and name configured key sets.
+fn check_key_set_grant(config: &Config, plugin: &PluginConfig, problems: &mut Vec<String>) {
+    let name = &plugin.name;
+    let grants_jwt = plugin.capabilities.contains(&Capability::Jwt);
+    match (grants_jwt, plugin.key_sets.is_empty()) {
+        (true, true) => problems.push(format!(
+            "plugin {name}: capability jwt is granted but key_sets lists no key set"
+        )),
+        (false, false) => problems.push(format!(
+            "plugin {name}: key_sets lists key sets but capability jwt is not granted"
+        )),
+        _ => {}
+    }
+    for key_set in &plugin.key_sets {
+        if !config.jwt.key_sets.contains_key(key_set) {
+            problems.push(format!(
+                "plugin {name}: key set {key_set} is not defined in [jwt.key_sets]"
+            ));
+        }
     }
 }
 
@@ -799,5 +825,58 @@ mod tests {
                 .contains("service s: ca_file is set but the url is not https://"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn key_sets_name_one_source_and_pin_algorithms_of_its_kind() {
+        let refused = |text: &str, expected: &str| {
+            let err = parse(text).expect_err("refused").to_string();
+            assert!(err.contains(expected), "{err}");
+        };
+        refused(
+            "[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\nsecret_env = \"S\"\njwks_file = \"j.json\"\n",
+            "jwt key set k: name exactly one of",
+        );
+        refused(
+            "[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\npublic_key_file = \"k.pem\"\n",
+            "public keys cannot verify HS* algorithms",
+        );
+        refused(
+            "[jwt.key_sets.k]\nalgorithms = [\"none\"]\njwks_url = \"http://idp\"\n",
+            "algorithm \"none\" is not one of",
+        );
+        refused(
+            "[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\nsecret_file = \"s\"\n",
+            "a secret verifies HS256, HS384 or HS512 only",
+        );
+        let config =
+            parse("[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\njwks_file = \"keys/jwks.json\"\n")
+                .expect("valid");
+        assert_eq!(
+            config.jwt.key_sets["k"].jwks_file.as_deref(),
+            Some(Path::new("/etc/archway/keys/jwks.json"))
+        );
+    }
+
+    #[test]
+    fn a_plugin_is_granted_configured_key_sets_with_capability_jwt() {
+        let plugin = |grant: &str| {
+            format!(
+                "[jwt.key_sets.k]\nalgorithms = [\"EdDSA\"]\njwks_file = \"j\"\n\
+                 [[plugins]]\nname = \"p\"\npath = \"p.wasm\"\n{grant}\n"
+            )
+        };
+        assert!(parse(&plugin("capabilities = [\"jwt\"]\nkey_sets = [\"k\"]")).is_ok());
+        for (grant, expected) in [
+            ("capabilities = [\"jwt\"]", "key_sets lists no key set"),
+            ("key_sets = [\"k\"]", "capability jwt is not granted"),
+            (
+                "capabilities = [\"jwt\"]\nkey_sets = [\"x\"]",
+                "key set x is not defined in [jwt.key_sets]",
+            ),
+        ] {
+            let err = parse(&plugin(grant)).expect_err(grant).to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }
