@@ -35,13 +35,20 @@
 //! gateway's store), [`upstream`] (named services) and [`metrics`] (the gateway's
 //! Prometheus endpoint).
 //!
+//! Token authenticators share [`bearer_token`], the RFC 6750 denials
+//! ([`Deny::invalid_token`], [`Deny::token_expired`], [`Deny::auth_unavailable`]) and
+//! [`claims`] (claims to a principal).
+//!
 //! Plugin logic unit-tests natively: build a [`FakeRequest`] and call the trait methods;
 //! the host calls run against in-memory fakes (`upstream::fake`, `metrics::fake`, a
 //! per-thread store).
 #![deny(missing_docs)]
 
+mod bearer;
 #[doc(hidden)]
 pub mod bindings;
+/// Token claims to a [`Principal`]: which claims name the subject, tenant, roles and permissions.
+pub mod claims;
 mod host;
 pub mod metrics;
 mod principal;
@@ -52,6 +59,7 @@ mod roles;
 mod store;
 pub mod upstream;
 
+pub use bearer::bearer_token;
 pub use bindings::log::Level;
 pub use bindings::types::{Deny, Principal, Quota, RequestEdit, Response, ResponseEdit, RouteInfo};
 pub use host::log;
