@@ -39,4 +39,4 @@ role_world!(transformer, "transformer");
 role_world!(handler, "handler");
 role_world!(ticker, "ticker");
 
-pub use capabilities::archway::plugin::{kv, log, metrics, streams, types, upstream};
+pub use capabilities::archway::plugin::{jwt, kv, log, metrics, streams, types, upstream};

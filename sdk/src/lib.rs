@@ -50,6 +50,7 @@ pub mod bindings;
 /// Token claims to a [`Principal`]: which claims name the subject, tenant, roles and permissions.
 pub mod claims;
 mod host;
+pub mod jwt;
 pub mod metrics;
 mod principal;
 mod query;

@@ -4,6 +4,7 @@
 
 mod builtin;
 mod compose;
+mod key_sets;
 mod reload;
 mod state;
 mod status;
@@ -18,7 +19,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
-use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
+use archway_jwt::{KeySets, Verifier};
+use archway_proxy::{Clients, JwksClient, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
@@ -43,6 +45,8 @@ pub struct CheckReport {
 /// Validates a config and starts every plugin once, without listening.
 pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let runtime = Runtime::new()?;
+    let fetch: Arc<dyn archway_jwt::FetchJwks> = Arc::new(JwksClient::new(Arc::default()));
+    KeySets::load(&config.jwt, &KeySets::default(), &fetch)?;
     let plugins = compose::load_plugins(&runtime, config).await?;
     let config = Arc::new(config.clone());
     Snapshot::build(
@@ -127,11 +131,16 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let store = open_store(&config.store).await?;
     let state = GatewayState::new(store.clone());
     let service_calls = Arc::new(ServiceDirectory::default());
+    let clients = Arc::new(Clients::default());
+    let verifier = Arc::new(Verifier::new(Some(store.clone())));
+    let key_sets = key_sets::KeySetLoader::new(verifier.clone(), clients.clone());
+    key_sets.install(key_sets.load(&config.jwt)?);
     let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?
         .with_store(store)
-        .with_service_calls(service_calls.clone());
+        .with_service_calls(service_calls.clone())
+        .with_verifier(verifier);
     let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
-    let snapshot = initial_snapshot(Arc::new(config), plugins, &state).await?;
+    let snapshot = initial_snapshot(Arc::new(config), plugins, &state, clients).await?;
     let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
     let access_log = snapshot.config().log.access_log;
     let proxy = Proxy::new(snapshot, access_log)
@@ -146,7 +155,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), ());
     let node = format!("{}-{addr}-{nonce:016x}", std::process::id());
     let scheduler = ticks::spawn(routing.clone(), state.store().clone(), node);
-    let reloader = Arc::new(reload::Reloader::new(Arc::new(runtime), routing));
+    let reloader = Arc::new(reload::Reloader::new(Arc::new(runtime), routing, key_sets));
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -179,8 +188,8 @@ async fn initial_snapshot(
     config: Arc<Config>,
     plugins: Arc<Plugins>,
     state: &GatewayState,
+    clients: Arc<Clients>,
 ) -> anyhow::Result<Snapshot> {
-    let clients = Arc::new(Clients::default());
     let managed = match state.managed().await {
         Ok(managed) => Snapshot::build(
             config.clone(),

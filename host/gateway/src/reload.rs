@@ -16,6 +16,7 @@ use archway_proxy::{Plugins, Snapshot};
 use archway_runtime::{Plugin, Runtime};
 
 use crate::compose;
+use crate::key_sets::KeySetLoader;
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
 use crate::sync::Routing;
 
@@ -49,6 +50,7 @@ enum Staged {
 pub(crate) struct Reloader {
     runtime: Arc<Runtime>,
     routing: Arc<Routing>,
+    key_sets: KeySetLoader,
     memory: Mutex<Memory>,
     status: StatusRegistry,
 }
@@ -111,7 +113,11 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 
 impl Reloader {
     /// A reloader for the gateway `routing` serves.
-    pub(crate) fn new(runtime: Arc<Runtime>, routing: Arc<Routing>) -> Self {
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        routing: Arc<Routing>,
+        key_sets: KeySetLoader,
+    ) -> Self {
         let serving = routing.current();
         let hashes: Vec<(&str, [u8; 32])> = serving
             .plugins()
@@ -122,6 +128,7 @@ impl Reloader {
         Self {
             runtime,
             routing,
+            key_sets,
             memory: Mutex::new(Memory {
                 config_path: None,
                 config_hash: None,
@@ -241,6 +248,10 @@ impl Reloader {
     /// them. Fails, changing nothing, when the config itself does not work (a plugin it
     /// adds or re-configures fails to load, a route does not fit).
     async fn apply(&self, config: Arc<Config>, config_changed: bool) -> anyhow::Result<()> {
+        let key_sets = match config_changed {
+            true => Some(self.key_sets.load(&config.jwt)?),
+            false => None,
+        };
         let staged = self.stage(&config).await?;
         let any_fresh = staged.values().any(|s| matches!(s, Staged::Fresh { .. }));
         if !config_changed && !any_fresh {
@@ -304,6 +315,9 @@ impl Reloader {
                 Ok((snapshot, accepted))
             })
             .await?;
+        if let Some(key_sets) = key_sets {
+            self.key_sets.install(key_sets);
+        }
 
         {
             let mut memory = self.memory();

@@ -10,6 +10,7 @@
 mod body;
 mod client;
 pub mod error;
+mod jwks;
 mod limit;
 mod metrics;
 mod path;
@@ -25,6 +26,7 @@ mod upstream;
 pub use body::ProxyBody;
 pub use client::{Clients, TlsError};
 pub use error::GatewayError;
+pub use jwks::JwksClient;
 pub use metrics::CountedBody;
 pub use route::RouteError;
 pub use server::{Proxy, RenderMetrics};

@@ -18,10 +18,12 @@ use wasmtime::{
 };
 
 use archway_config::{Capability, PluginConfig};
+use archway_jwt::Verifier;
 
 use crate::bindings::types;
 use crate::deadline::EPOCH_TICK;
 use crate::host::{HostImports, HostState};
+use crate::jwt::JwtGrant;
 use crate::plugin_metrics::PluginMetrics;
 use crate::upstream::{ServiceCalls, UpstreamGrant};
 use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
@@ -60,6 +62,7 @@ pub struct Runtime {
     compiled: Mutex<HashMap<[u8; 32], Component>>,
     store: Option<archway_store::Store>,
     service_calls: Option<Arc<dyn ServiceCalls>>,
+    verifier: Option<Arc<Verifier>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -127,6 +130,7 @@ impl Runtime {
             compiled: Mutex::default(),
             store: None,
             service_calls: None,
+            verifier: None,
             ticker: Some(ticker),
             stop,
         })
@@ -143,6 +147,13 @@ impl Runtime {
     /// calls fail with `unavailable`.
     pub fn with_service_calls(mut self, calls: Arc<dyn ServiceCalls>) -> Self {
         self.service_calls = Some(calls);
+        self
+    }
+
+    /// Verifies the `jwt` calls of plugins granted it with `verifier`'s key sets;
+    /// without it their calls fail with `unavailable`.
+    pub fn with_verifier(mut self, verifier: Arc<Verifier>) -> Self {
+        self.verifier = Some(verifier);
         self
     }
 
@@ -168,8 +179,17 @@ impl Runtime {
                     settings.max_metric_series,
                 ))
             });
+        let jwt = self
+            .verifier
+            .as_ref()
+            .filter(|_| settings.capabilities.contains(&Capability::Jwt))
+            .map(|verifier| JwtGrant {
+                verifier: verifier.clone(),
+                key_sets: settings.key_sets.iter().cloned().collect(),
+            });
         HostImports {
             store: self.store.clone(),
+            jwt,
             shared_namespaces: settings.share.iter().cloned().collect(),
             upstream,
             metrics,

@@ -1,6 +1,6 @@
 //! The store data of one plugin instance and the host side of the imports it may use:
 //! the request/response handles (always) and `log` (when granted); `kv` and `streams` are in
-//! `state.rs`, `upstream` in `upstream.rs`, `metrics` in `plugin_metrics.rs`.
+//! `state.rs`, `upstream` in `upstream.rs`, `jwt` in `jwt.rs`, `metrics` in `plugin_metrics.rs`.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::Principal;
 use crate::bindings::{log, types};
 use crate::head::{RequestHead, ResponseHead, header_pairs, header_text};
+use crate::jwt::JwtGrant;
 use crate::plugin_metrics::PluginMetrics;
 use crate::upstream::UpstreamGrant;
 
@@ -26,6 +27,8 @@ pub(crate) struct HostImports {
     pub(crate) upstream: Option<UpstreamGrant>,
     /// The plugin's series behind `metrics`, when granted.
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
+    /// The key sets behind `jwt`, when granted.
+    pub(crate) jwt: Option<JwtGrant>,
 }
 
 /// What one instance's store holds. The request and response in flight are lent to the
@@ -39,6 +42,7 @@ pub(crate) struct HostState {
     pub(crate) shared_namespaces: Arc<[String]>,
     pub(crate) upstream: Option<UpstreamGrant>,
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
+    pub(crate) jwt: Option<JwtGrant>,
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     wasi: WasiCtx,
@@ -97,6 +101,7 @@ impl HostState {
             shared_namespaces: imports.shared_namespaces,
             upstream: imports.upstream,
             metrics: imports.metrics,
+            jwt: imports.jwt,
             request: RequestHead::default(),
             response: ResponseHead::default(),
             table: ResourceTable::new(),

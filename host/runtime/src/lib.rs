@@ -22,6 +22,7 @@ mod error;
 mod head;
 mod host;
 mod instance;
+mod jwt;
 mod link;
 mod plugin;
 mod plugin_metrics;

@@ -5,7 +5,7 @@
 use archway_config::{Capability, PluginConfig};
 use wasmtime::component::{Component, HasSelf, InstancePre};
 
-use crate::bindings::{kv, log, metrics, streams, upstream};
+use crate::bindings::{jwt, kv, log, metrics, streams, upstream};
 use crate::host::HostState;
 use crate::{LoadError, Runtime};
 
@@ -32,6 +32,7 @@ pub(crate) fn link(
             Capability::Upstream => {
                 upstream::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             }
+            Capability::Jwt => jwt::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
             Capability::Metrics => {
                 metrics::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             }
