@@ -1,6 +1,8 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
-//! were in flight together, and an HTTPS echo signed by the test CA in `tests/tls`.
+//! were in flight together, an HTTPS echo signed by the test CA in `tests/tls`, and an
+//! OAuth 2.0 token introspection endpoint that counts its calls.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -18,6 +20,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// How long a rendezvous request waits for the others before answering alone.
 const RENDEZVOUS_WAIT: Duration = Duration::from_secs(2);
@@ -103,12 +106,24 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    spawn_plain(answer).await.0
+}
+
+/// Like [`serve_plain`], with the task that owns the listener and every connection:
+/// aborting it closes the port and drops the open connections.
+async fn spawn_plain<F, Fut>(answer: F) -> (SocketAddr, JoinHandle<()>)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        // Dropped with this task, aborting every connection it serves.
+        let mut connections = JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
             let answer = answer.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let service = service_fn(move |request| {
                     let answer = answer.clone();
                     async move { Ok::<_, std::convert::Infallible>(answer(request).await) }
@@ -119,7 +134,125 @@ where
             });
         }
     });
-    addr
+    (addr, task)
+}
+
+/// An OAuth 2.0 token introspection endpoint (RFC 7662), started by [`introspection`].
+pub struct Introspection {
+    addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Introspection {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The requests it has received, well-formed or not.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Stops listening and drops its connections: the port refuses from now on.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Introspection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts an introspection endpoint at `POST /introspect` that knows `tokens` (token ->
+/// its answer object) and answers `{"active": false}` for any other. A request without
+/// `authorization: <authorization>` gets 401 `invalid_client`; one that is not a form
+/// post with a `token` field gets 400 `invalid_request`.
+pub async fn introspection(
+    authorization: &str,
+    tokens: &[(&str, serde_json::Value)],
+) -> Introspection {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let expected = Arc::new(authorization.to_owned());
+    let tokens: Arc<HashMap<String, serde_json::Value>> = Arc::new(
+        tokens
+            .iter()
+            .map(|(token, answer)| ((*token).to_owned(), answer.clone()))
+            .collect(),
+    );
+    let counter = calls.clone();
+    let (addr, task) = spawn_plain(move |request: Request<Incoming>| {
+        let (calls, expected, tokens) = (counter.clone(), expected.clone(), tokens.clone());
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let authorized = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+            if !authorized {
+                return json_status(401, &serde_json::json!({"error": "invalid_client"}));
+            }
+            let is_form = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|value| value == "application/x-www-form-urlencoded");
+            let is_post =
+                request.method() == http::Method::POST && request.uri().path() == "/introspect";
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .expect("whole body")
+                .to_bytes();
+            let token = form_field(&body, "token");
+            match token {
+                Some(token) if is_form && is_post => {
+                    let answer = tokens
+                        .get(&token)
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({"active": false}));
+                    json(&answer)
+                }
+                _ => json_status(400, &serde_json::json!({"error": "invalid_request"})),
+            }
+        }
+    })
+    .await;
+    Introspection { addr, calls, task }
+}
+
+/// A field of an `application/x-www-form-urlencoded` body, `%XX` and `+` decoded.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&').find_map(|pair| {
+        let (field, value) = pair.split_once('=')?;
+        (field == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = (byte == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            None => {
+                bytes.push(if byte == b'+' { b' ' } else { byte });
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn path_and_query(request: &Request<Incoming>) -> String {
@@ -131,7 +264,12 @@ fn path_and_query(request: &Request<Incoming>) -> String {
 }
 
 fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    json_status(200, value)
+}
+
+fn json_status(status: u16, value: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = http::StatusCode::from_u16(status).expect("a valid status");
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

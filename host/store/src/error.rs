@@ -14,6 +14,13 @@ pub enum StoreError {
         /// What redb reported.
         source: redb::Error,
     },
+    /// The embedded database file is open in another process: redb locks it, so one
+    /// process at a time opens it.
+    #[error("embedded store {path} is open in another process")]
+    EmbeddedInUse {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The Redis URL could not be parsed.
     #[error("invalid redis store url: {source}")]
     RedisUrl {

@@ -33,9 +33,14 @@ impl Embedded {
         let db = tokio::task::spawn_blocking(move || create(&file))
             .await
             .expect("opening the embedded store does not panic")
-            .map_err(|source| StoreError::OpenEmbedded {
-                path: path.to_owned(),
-                source,
+            .map_err(|source| match source {
+                redb::Error::DatabaseAlreadyOpen => StoreError::EmbeddedInUse {
+                    path: path.to_owned(),
+                },
+                source => StoreError::OpenEmbedded {
+                    path: path.to_owned(),
+                    source,
+                },
             })?;
         tracing::info!(path = %path.display(), "embedded store open");
         Ok(Self {
