@@ -4,6 +4,7 @@
 
 mod builtin;
 mod compose;
+pub mod keys;
 mod key_sets;
 mod reload;
 mod state;

@@ -37,6 +37,11 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Create, list and revoke the API keys of the config's api-key-auth plugin.
+    Keys {
+        #[command(subcommand)]
+        command: archway::keys::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
+        Command::Keys { command } => archway::keys::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -134,7 +134,7 @@ pub fn envelope(
 }
 
 /// `2026-01-04T10:00:00Z`: UTC to the second, as the trading contract writes times.
-fn rfc3339(time: SystemTime) -> String {
+pub fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -1,0 +1,3 @@
+//! The `archway` binary, run as a user runs it.
+
+mod keys;
