@@ -14,9 +14,9 @@ pub enum StoreError {
         /// What redb reported.
         source: redb::Error,
     },
-    /// The embedded database file is open in another process: redb locks it, so one
-    /// process at a time opens it.
-    #[error("embedded store {path} is open in another process")]
+    /// The embedded database file is already open, in another process (a running
+    /// gateway) or this one: redb locks it, so it has one opener at a time.
+    #[error("embedded store {path} is already open, by another process or this one")]
     EmbeddedInUse {
         /// The database file.
         path: PathBuf,

@@ -74,7 +74,7 @@ async fn a_file_already_open_is_refused_naming_it() {
         let error = Store::open(&config)
             .await
             .expect_err("second opener refused");
-        assert!(matches!(error, StoreError::OpenEmbedded { .. }), "{error}");
+        assert!(matches!(error, StoreError::EmbeddedInUse { .. }), "{error}");
         assert!(
             error.to_string().contains(&path.display().to_string()),
             "{error}"
