@@ -11,6 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
 pub mod servers;
+pub mod tokens;
 
 /// Paths of the components built from `examples/plugins` and `tests/fixtures`.
 pub mod artifacts {

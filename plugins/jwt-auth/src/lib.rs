@@ -6,7 +6,7 @@
 //! [[plugins]]
 //! name = "jwt"
 //! builtin = "jwt-auth"
-//! capabilities = ["jwt"]
+//! capabilities = ["jwt", "log"]     # log: why a token was refused (debug)
 //! key_sets = ["users"]               # the [jwt.key_sets] the plugin may use
 //! [plugins.config]
 //! key_set = "users"                  # required: the key set tokens verify with
