@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use archway_config::{Config, PluginConfig, PluginSource};
 use archway_runtime::{Runtime, shared_key};
-use archway_store::{Store, StoreError};
+use archway_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::status::hex;
@@ -130,17 +130,7 @@ impl KeyStore {
     /// named `plugin` when given).
     pub async fn open(config: &Config, plugin: Option<&str>) -> anyhow::Result<Self> {
         let namespace = namespace(config, plugin)?;
-        let store = crate::open_store(&config.store).await.map_err(|error| {
-            match error.downcast_ref::<StoreError>() {
-                Some(StoreError::EmbeddedInUse { .. }) => error.context(
-                    "the embedded store is open in another process (a gateway serving this \
-                     config?): only one process can open it at a time, so stop that gateway \
-                     and try again, or keep state in Redis ([store] redis_url), which every \
-                     gateway and this command share",
-                ),
-                _ => error,
-            }
-        })?;
+        let store = crate::open_store_from_cli(config).await?;
         Ok(Self::new(store, namespace))
     }
 

@@ -4,14 +4,15 @@
 
 mod builtin;
 mod compose;
-pub mod keys;
 mod key_sets;
+pub mod keys;
 mod reload;
 mod state;
 mod status;
 mod sync;
 pub mod telemetry;
 mod ticks;
+pub mod tokens;
 mod watch;
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use archway_proxy::{Clients, JwksClient, Managed, Plugins, Proxy, ServiceDirecto
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
-pub use state::{ApiKeyRecord, GatewayState, Kind, StateError};
+pub use state::{GatewayState, Kind, StateError};
 pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -213,6 +214,22 @@ async fn initial_snapshot(
             )?)
         }
     }
+}
+
+/// Opens the config's store for a command-line tool, explaining the usual failure: the
+/// embedded file is held by a gateway serving the same config.
+async fn open_store_from_cli(config: &Config) -> anyhow::Result<Store> {
+    open_store(&config.store).await.map_err(|error| {
+        match error.downcast_ref::<archway_store::StoreError>() {
+            Some(archway_store::StoreError::EmbeddedInUse { .. }) => error.context(
+                "the embedded store is open in another process (a gateway serving this \
+                 config?): only one process can open it at a time, so stop that gateway \
+                 and try again, or keep state in Redis ([store] redis_url), which every \
+                 gateway and this command share",
+            ),
+            _ => error,
+        }
+    })
 }
 
 /// Opens the configured store: Redis when `redis_url` is set, else the embedded file.

@@ -42,6 +42,13 @@ enum Command {
         #[command(subcommand)]
         command: archway::keys::KeysCommand,
     },
+    /// Mint a token for a key set of the config and print it.
+    Token(archway::tokens::MintArgs),
+    /// Revoke tokens on every gateway sharing the config's store.
+    Tokens {
+        #[command(subcommand)]
+        command: archway::tokens::TokensCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
         Command::Keys { command } => archway::keys::run(command),
+        Command::Token(args) => archway::tokens::mint(&args).map(|token| println!("{token}")),
+        Command::Tokens { command } => archway::tokens::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,4 @@
 //! The `archway` binary, run as a user runs it.
 
 mod keys;
+mod tokens;
