@@ -1,18 +1,13 @@
 //! Gateway state kept in the store, shared by every node on it: routes and services
-//! managed through the admin API, tenants, permissions and plugin records, API keys
-//! (stored only as hashes) and the token revocation list. A write to anything that
+//! managed through the admin API, tenants, permissions and plugin records (API keys
+//! live where `api-key-auth` reads them, see `keys`; revoked tokens in `archway_jwt`). A write to anything that
 //! shapes routing bumps the config version and announces it on the change feed, so
 //! every node rebuilds its snapshot.
 
-use std::time::Duration;
-
 use archway_proxy::Managed;
-use archway_runtime::Runtime;
 use archway_store::{Change, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-use crate::status::hex;
 
 /// Where gateway state lives in the store.
 const PREFIX: &str = "archway:state/";
@@ -77,17 +72,6 @@ pub enum StateError {
     },
 }
 
-/// What an API key stands for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ApiKeyRecord {
-    /// The principal the key authenticates as.
-    pub subject: String,
-    /// The principal's tenant.
-    pub tenant: Option<String>,
-    /// The permissions granted.
-    pub permissions: Vec<String>,
-}
-
 /// Typed access to gateway state in a store.
 #[derive(Clone, Debug)]
 pub struct GatewayState {
@@ -150,40 +134,6 @@ impl GatewayState {
             routes: self.list(Kind::Route).await?,
         })
     }
-
-    /// Stores an API key under its SHA-256 hash; the key itself is never stored.
-    pub async fn put_api_key(&self, key: &str, record: &ApiKeyRecord) -> Result<(), StateError> {
-        let json = serde_json::to_vec(record).expect("records serialise to JSON");
-        Ok(self.store.set(&api_key_slot(key), &json, None).await?)
-    }
-
-    /// What an API key stands for, if it is known.
-    pub async fn api_key(&self, key: &str) -> Result<Option<ApiKeyRecord>, StateError> {
-        let slot = api_key_slot(key);
-        let Some(json) = self.store.get(&slot).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&json)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                kind: "api key",
-                key: slot,
-                reason: e.to_string(),
-            })
-    }
-
-    /// Revokes a token id until it would have expired anyway.
-    pub async fn revoke(&self, token_id: &str, for_at_most: Duration) -> Result<(), StateError> {
-        Ok(self
-            .store
-            .set(&revocation_slot(token_id), b"1", Some(for_at_most))
-            .await?)
-    }
-
-    /// Whether a token id is revoked.
-    pub async fn is_revoked(&self, token_id: &str) -> Result<bool, StateError> {
-        Ok(self.store.get(&revocation_slot(token_id)).await?.is_some())
-    }
 }
 
 fn check_id(kind: Kind, id: &str) -> Result<(), StateError> {
@@ -194,22 +144,6 @@ fn check_id(kind: Kind, id: &str) -> Result<(), StateError> {
         });
     }
     Ok(())
-}
-
-fn api_key_slot(key: &str) -> String {
-    hashed_slot("api-keys", key)
-}
-
-fn revocation_slot(token_id: &str) -> String {
-    hashed_slot("revoked", token_id)
-}
-
-/// A key named by the SHA-256 of a secret, so the store never holds the secret itself.
-fn hashed_slot(space: &str, secret: &str) -> String {
-    format!(
-        "{PREFIX}{space}/{}",
-        hex(&Runtime::content_hash(secret.as_bytes()))
-    )
 }
 
 #[cfg(test)]
@@ -262,38 +196,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn api_keys_are_stored_only_as_hashes() {
-        let (state, store, _dir) = state().await;
-        let record = ApiKeyRecord {
-            subject: "alice".to_owned(),
-            tenant: Some("acme".to_owned()),
-            permissions: vec!["orders.read".to_owned()],
-        };
-        state
-            .put_api_key("secret-key", &record)
-            .await
-            .expect("stored");
-        assert_eq!(
-            state.api_key("secret-key").await.expect("read"),
-            Some(record)
-        );
-        assert_eq!(state.api_key("other").await.expect("read"), None);
-        let stored = store.scan_prefix(PREFIX, 10).await.expect("scan");
-        assert!(
-            stored.iter().all(|(key, _)| !key.contains("secret-key")),
-            "{stored:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn revoked_tokens_are_known_and_ids_are_checked() {
+    async fn ids_that_cannot_name_a_record_are_refused() {
         let (state, _store, _dir) = state().await;
-        state
-            .revoke("jti-1", Duration::from_secs(60))
-            .await
-            .expect("revoked");
-        assert!(state.is_revoked("jti-1").await.expect("read"));
-        assert!(!state.is_revoked("jti-2").await.expect("read"));
         let bad = state
             .put(Kind::Route, "a/b", &())
             .await
