@@ -222,13 +222,18 @@ async fn with_the_store_down_a_key_cannot_be_checked_and_gets_503() {
 }
 
 #[tokio::test]
-async fn a_custom_header_carries_the_key_once() {
+async fn a_custom_header_carries_the_key_once_and_is_not_forwarded() {
     let plugin_config = r#"header = "x-partner-key""#;
-    let gateway = archway_tests::gateway(&config("", plugin_config), upstream().await).await;
+    let identity = "[identity]\ncredential_headers = [\"authorization\", \"x-partner-key\"]";
+    let gateway = archway_tests::gateway(&config(identity, plugin_config), upstream().await).await;
     let made = create(&keys(&gateway), NewKey::for_subject("partner")).await;
     let reply = get(gateway.addr(), "/orders/7", &[("x-partner-key", &made.key)]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["headers"]["x-auth-subject"], "partner");
+    assert!(
+        reply.json()["headers"].get("x-partner-key").is_none(),
+        "the consumed key stays at the gateway"
+    );
     let twice = [
         ("x-partner-key", made.key.as_str()),
         ("x-partner-key", "forged"),

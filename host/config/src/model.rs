@@ -59,6 +59,10 @@ pub struct IdentityConfig {
     pub tenant_header: String,
     /// The principal's roles, comma-separated.
     pub roles_header: String,
+    /// Headers that carry credentials: a request may have at most one of each, and on
+    /// routes with authenticate plugins they are not forwarded unless the route sets
+    /// `forward_credentials` (add a custom API-key header here).
+    pub credential_headers: Vec<String>,
 }
 
 impl Default for IdentityConfig {
@@ -67,6 +71,7 @@ impl Default for IdentityConfig {
             subject_header: "x-auth-subject".to_owned(),
             tenant_header: "x-auth-tenant".to_owned(),
             roles_header: "x-auth-roles".to_owned(),
+            credential_headers: vec!["authorization".to_owned(), "x-api-key".to_owned()],
         }
     }
 }

@@ -54,11 +54,25 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     let identity = config.identity.headers();
-    for (index, name) in identity.iter().enumerate() {
-        let valid = !name.is_empty()
+    let lower_token = |name: &str| {
+        !name.is_empty()
             && name
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    for name in &config.identity.credential_headers {
+        if !lower_token(name) {
+            problems.push(format!(
+                "identity: credential header {name:?} must be lower-case letters, digits and -"
+            ));
+        } else if identity.contains(&name.as_str()) {
+            problems.push(format!(
+                "identity: {name} cannot be both an identity and a credential header"
+            ));
+        }
+    }
+    for (index, name) in identity.iter().enumerate() {
+        let valid = lower_token(name);
         if !valid {
             problems.push(format!(
                 "identity: header {name:?} must be lower-case letters, digits and -"

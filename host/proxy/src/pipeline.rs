@@ -19,7 +19,7 @@ use archway_config::FailurePolicy;
 use archway_runtime::{CallResult, Denial, Plugin, Principal, RequestHead, ResponseHead};
 use archway_store::Store;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body_util::{Either, Full, Limited};
 use tokio::time::Instant;
 
@@ -149,11 +149,6 @@ async fn read_body(
     }
 }
 
-/// Headers that carry a credential: a request has at most one of each, so the gateway
-/// never checks one value while the upstream reads another.
-const CREDENTIAL_HEADERS: [HeaderName; 2] =
-    [header::AUTHORIZATION, HeaderName::from_static("x-api-key")];
-
 /// The permissions each role grants (`[roles]`).
 type RoleGrants = BTreeMap<String, Vec<String>>;
 
@@ -163,7 +158,9 @@ async fn authenticate<'r>(
     roles: &RoleGrants,
     head: &mut RequestHead,
 ) -> Flow<Option<&'r Plugin>> {
-    for name in &CREDENTIAL_HEADERS {
+    // A request has at most one of each credential header, so the gateway never checks
+    // one value while the upstream reads another.
+    for name in &route.identity.credentials {
         if head.headers.get_all(name).iter().nth(1).is_some() {
             let message = format!("the request carries more than one {name} header");
             return Break(route.error(GatewayError::BadRequest, &message));
@@ -291,7 +288,7 @@ async fn dispatch(
                 head.headers.clone()
             };
             if !route.authenticate.is_empty() && !route.config.forward_credentials {
-                for name in &CREDENTIAL_HEADERS {
+                for name in &route.identity.credentials {
                     headers.remove(name);
                 }
             }

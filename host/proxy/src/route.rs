@@ -57,12 +57,14 @@ pub struct Route {
     pub(crate) identity: IdentityHeaders,
 }
 
-/// The identity headers from `[identity]`, parsed once per snapshot.
+/// The identity and credential headers from `[identity]`, parsed once per snapshot.
 #[derive(Debug)]
 pub(crate) struct IdentityHeaders {
     pub(crate) subject: HeaderName,
     pub(crate) tenant: HeaderName,
     pub(crate) roles: HeaderName,
+    /// The headers that carry credentials (`credential_headers`).
+    pub(crate) credentials: Vec<HeaderName>,
 }
 
 impl IdentityHeaders {
@@ -74,6 +76,7 @@ impl IdentityHeaders {
             subject: name(&config.subject_header),
             tenant: name(&config.tenant_header),
             roles: name(&config.roles_header),
+            credentials: config.credential_headers.iter().map(|h| name(h)).collect(),
         }
     }
 

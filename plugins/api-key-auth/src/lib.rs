@@ -41,9 +41,9 @@
 //! | the header twice | 400 |
 //! | a valid key | subject, tenant, roles, permissions; quotas `key:<id>` of `per_minute` per 60 s and `per_day` per 86400 s; claims `{"key_id": <id>}` |
 //!
-//! The gateway refuses two `x-api-key` headers and keeps `x-api-key` from upstreams itself
-//! (unless the route sets `forward_credentials`); for another `header` the plugin refuses
-//! a second copy, but the header is forwarded upstream.
+//! The gateway refuses two copies of a credential header and keeps it from upstreams
+//! (unless the route sets `forward_credentials`); for another `header` than `x-api-key`,
+//! add it to `[identity] credential_headers` so the gateway treats it the same way.
 //!
 //! A config that is not exactly this (an unknown field, a header or namespace name that
 //! cannot be one) is refused at load, and so is a plugin that has not joined `namespace`.
