@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side loopback benchmark: the example upstream direct, Archway without plugins,
 # Archway with an authenticate + authorize + transform chain, Archway relaying through a
-# handler plugin's upstream.send, and nginx as a reverse proxy.
+# handler plugin's upstream.send, Archway authenticating HS256/RS256/ES256 JWTs and API
+# keys, and nginx as a reverse proxy.
 # Progress goes to stderr; the markdown report goes to stdout. See bench/README.md.
 set -euo pipefail
 
@@ -166,12 +167,13 @@ declare -A rps p50 p99 cpu errors
 order=()
 
 # measure LABEL URL PID...: warms up, then runs wrk against URL and records its figures
-# and the CPU time of PIDs per completed request.
+# and the CPU time of PIDs per completed request. Requests carry `x-api-key: bench-key`,
+# or the header in $credential when set.
 measure() {
     local label=$1 url=$2
     shift 2
     local out="$tmp/wrk-${label}.txt" before after requests non2xx sockerr
-    local wrk_args=(-t "$threads" -c "$connections" --latency -H "x-api-key: bench-key")
+    local wrk_args=(-t "$threads" -c "$connections" --latency -H "${credential:-x-api-key: bench-key}")
     if ((warmup > 0)); then
         log "$label: warming up ${warmup}s"
         timeout $((warmup + 30)) wrk "${wrk_args[@]}" -d "${warmup}s" "$url" >/dev/null ||
@@ -223,6 +225,23 @@ if [[ $skip_archway == 1 ]]; then
     log "BENCH_SKIP_ARCHWAY=1: skipping the Archway stages"
 else
     port_free $archway_port
+    archway=("$target/release/archway")
+    # The API key and the tokens of the authentication stages, made before the gateway
+    # opens its (embedded) store.
+    rm -rf "$root/bench/.archway/store.redb"
+    api_key=$(cd "$root" && "${archway[@]}" keys create --config "$archway_config" --subject bench-user |
+        awk '/^key: / { print $2 }')
+    [[ -n $api_key ]] || die "archway keys create printed no key"
+    declare -A tokens
+    for alg in hs256 rs256 es256; do
+        key_file=()
+        case $alg in
+        rs256) key_file=(--private-key "$root/tests/keys/rsa.key") ;;
+        es256) key_file=(--private-key "$root/tests/keys/ec.key") ;;
+        esac
+        tokens[$alg]=$(cd "$root" && "${archway[@]}" token --config "$archway_config" --key-set "$alg" \
+            --subject bench-user --ttl-seconds 3600 "${key_file[@]}")
+    done
     (cd "$root" && exec "$target/release/archway" serve --config "$archway_config") \
         >"$tmp/archway.log" 2>&1 &
     archway_pid=$!
@@ -238,6 +257,17 @@ else
     measure archway-chain "http://$host:$archway_port/chain/bench-user$path" "$archway_pid"
     expect_status archway-relay 200 "http://$host:$archway_port/relay$path"
     measure archway-relay "http://$host:$archway_port/relay$path" "$archway_pid"
+    for alg in hs256 rs256 es256; do
+        credential="authorization: Bearer ${tokens[$alg]}"
+        expect_status "archway-auth-$alg" 401 "http://$host:$archway_port/auth-$alg$path"
+        expect_status "archway-auth-$alg" 200 "http://$host:$archway_port/auth-$alg$path" -H "$credential"
+        measure "archway-auth-$alg" "http://$host:$archway_port/auth-$alg$path" "$archway_pid"
+    done
+    credential="x-api-key: $api_key"
+    expect_status archway-auth-api-key 401 "http://$host:$archway_port/auth-api-key$path" -H "x-api-key: wrong"
+    expect_status archway-auth-api-key 200 "http://$host:$archway_port/auth-api-key$path" -H "$credential"
+    measure archway-auth-api-key "http://$host:$archway_port/auth-api-key$path" "$archway_pid"
+    unset credential
     stop "$archway_pid"
 fi
 
@@ -299,7 +329,7 @@ cat <<EOF
 
 $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr).
 wrk: $threads threads, $connections connections, ${seconds}s per stage after ${warmup}s warm-up,
-path \`$path\` (Archway: \`/plain$path\`, \`/chain/bench-user$path\`, \`/relay$path\`). Load generator and servers share the machine.
+path \`$path\` (Archway: \`/plain$path\`, \`/chain/bench-user$path\`, \`/relay$path\`, \`/auth-<method>$path\`). Load generator and servers share the machine.
 
 | stage | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx |
 |---|---:|---:|---:|---:|---:|
@@ -313,7 +343,9 @@ cat <<EOF
 | ratio | req/s | p50 | p99 | CPU/req |
 |---|---:|---:|---:|---:|
 EOF
-for pair in "archway-no-plugins nginx" "archway-chain archway-no-plugins" "archway-relay archway-no-plugins"; do
+for pair in "archway-no-plugins nginx" "archway-chain archway-no-plugins" "archway-relay archway-no-plugins" \
+    "archway-auth-hs256 archway-no-plugins" "archway-auth-rs256 archway-no-plugins" \
+    "archway-auth-es256 archway-no-plugins" "archway-auth-api-key archway-no-plugins"; do
     read -r a b <<<"$pair"
     printf '| %s / %s | %s | %s | %s | %s |\n' "$a" "$b" "$(ratio "$a" "$b" rps)" \
         "$(ratio "$a" "$b" p50)" "$(ratio "$a" "$b" p99)" "$(ratio "$a" "$b" cpu)"
