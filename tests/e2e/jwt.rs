@@ -515,3 +515,58 @@ async fn a_token_revoked_on_one_node_is_refused_on_another_sharing_redis() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn roles_managed_in_the_store_grant_their_permissions_without_a_restart() {
+    let extra = "[roles]\nreader = [\"orders.read\"]\n\
+                 [[routes]]\nid = \"all\"\nservice_name = \"echo\"\npath_pattern = \"/all\"\n\
+                 authenticate = [\"jwt-rs\"]\nrate_limit_rpm = 0\n\
+                 required_permissions = [\"orders.read\", \"orders.write\"]\npermission_check_strategy = \"all\"\n";
+    let key_sets = [("rs", public_key("RS256", "rsa.pub.pem"))];
+    let gateway = gateway(&config(&key_sets, extra), upstream().await).await;
+    let reader = rs256(&claims(json!({"roles": ["reader"]})));
+    let auditor = rs256(&claims(json!({"roles": ["auditor"]})));
+    assert_eq!(call(gateway.addr(), "/all", &reader, &[]).await.status, 403);
+    assert_eq!(
+        call(gateway.addr(), "/all", &auditor, &[]).await.status,
+        403
+    );
+    let state = gateway.state();
+    for (role, permissions) in [
+        ("reader", vec!["orders.write"]),
+        ("auditor", vec!["orders.read", "orders.write"]),
+    ] {
+        let record = archway::RoleRecord {
+            name: role.to_owned(),
+            permissions: permissions.into_iter().map(str::to_owned).collect(),
+        };
+        state
+            .put(archway::Kind::Role, role, &record)
+            .await
+            .expect("role stored");
+    }
+    // The change feed rebuilds the routing snapshot; poll (bounded) until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(gateway.addr(), "/all", &auditor, &[]).await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the managed role never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        call(gateway.addr(), "/all", &reader, &[]).await.status,
+        200,
+        "a managed role adds to the file's role of the same name"
+    );
+    state
+        .delete(archway::Kind::Role, "auditor")
+        .await
+        .expect("role deleted");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(gateway.addr(), "/all", &auditor, &[]).await.status != 403 {
+        assert!(Instant::now() < deadline, "the deleted role still grants");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gateway.stop().await;
+}

@@ -26,7 +26,7 @@ use archway_proxy::{Clients, JwksClient, Managed, Plugins, Proxy, ServiceDirecto
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
-pub use state::{GatewayState, Kind, StateError};
+pub use state::{GatewayState, Kind, RoleRecord, StateError};
 pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

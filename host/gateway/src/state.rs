@@ -26,6 +26,8 @@ pub enum Kind {
     Tenant,
     /// Permission definitions.
     Permission,
+    /// Roles and the permissions they grant ([`RoleRecord`]).
+    Role,
     /// Plugin records.
     Plugin,
 }
@@ -37,6 +39,7 @@ impl Kind {
             Self::Service => "services",
             Self::Tenant => "tenants",
             Self::Permission => "permissions",
+            Self::Role => "roles",
             Self::Plugin => "plugins",
         }
     }
@@ -70,6 +73,16 @@ pub enum StateError {
         /// The id given.
         id: String,
     },
+}
+
+/// A role managed in the store: the permissions it grants, added to those the file's
+/// `[roles]` gives a role of the same name. Stored under its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RoleRecord {
+    /// The role's name, as principals carry it.
+    pub name: String,
+    /// The permissions it grants.
+    pub permissions: Vec<String>,
 }
 
 /// Typed access to gateway state in a store.
@@ -127,11 +140,16 @@ impl GatewayState {
         &self.store
     }
 
-    /// The admin-managed services and routes, for building the routing snapshot.
+    /// The admin-managed services, routes and roles, for building the routing snapshot.
     pub async fn managed(&self) -> Result<Managed, StateError> {
+        let roles: Vec<RoleRecord> = self.list(Kind::Role).await?;
         Ok(Managed {
             services: self.list(Kind::Service).await?,
             routes: self.list(Kind::Route).await?,
+            roles: roles
+                .into_iter()
+                .map(|role| (role.name, role.permissions))
+                .collect(),
         })
     }
 }

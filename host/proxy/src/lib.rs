@@ -32,5 +32,5 @@ pub use route::RouteError;
 pub use server::{Proxy, RenderMetrics};
 pub use service::ServiceError;
 pub use service_calls::ServiceDirectory;
-pub use snapshot::{Managed, Plugins, Snapshot, SnapshotError};
+pub use snapshot::{Managed, Plugins, RoleGrants, Snapshot, SnapshotError};
 pub use upstream::UpstreamError;

@@ -10,7 +10,6 @@
 //!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
 //! ```
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use crate::error::{GatewayError, envelope};
 use crate::limit;
 use crate::path;
 use crate::route::{Dispatch, Route};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RoleGrants, Snapshot};
 use crate::upstream;
 
 /// The pipeline's phases, named in logs when a plugin fails.
@@ -88,7 +87,7 @@ pub async fn run(
     for name in route.identity.all() {
         head.headers.remove(name);
     }
-    let roles = &snapshot.config().roles;
+    let roles = snapshot.roles();
     let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
     let mut response = match tokio::time::timeout_at(deadline, handled).await {
         Ok(Continue(response) | Break(response)) => response,
@@ -148,9 +147,6 @@ async fn read_body(
         Err(_) => Break(too_large()),
     }
 }
-
-/// The permissions each role grants (`[roles]`).
-type RoleGrants = BTreeMap<String, Vec<String>>;
 
 /// Asks the route's authenticators in turn; the plugin that established the principal.
 async fn authenticate<'r>(

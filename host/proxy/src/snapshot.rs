@@ -3,7 +3,7 @@
 //! meanwhile. [`Snapshot::build`] is the one builder: start-up, a file reload and a store
 //! change all call it and swap the result in whole.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
@@ -17,14 +17,20 @@ use crate::service::{ServiceError, Services};
 /// The loaded plugins a snapshot serves with, by name.
 pub type Plugins = HashMap<String, Arc<Plugin>>;
 
-/// Services and routes managed through the admin API, as last read from the store.
+/// Services, routes and roles managed through the admin API, as last read from the store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Managed {
     /// Managed services.
     pub services: Vec<ServiceConfig>,
     /// Managed routes.
     pub routes: Vec<RouteConfig>,
+    /// Managed roles and the permissions each grants, added to the file's `[roles]` (a
+    /// role in both grants the permissions of both).
+    pub roles: RoleGrants,
 }
+
+/// The permissions each role grants.
+pub type RoleGrants = BTreeMap<String, Vec<String>>;
 
 /// Why a snapshot could not be built; the caller keeps serving the one it has.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,7 @@ pub struct Snapshot {
     plugins: Arc<Plugins>,
     services: Arc<Services>,
     clients: Arc<Clients>,
+    roles: RoleGrants,
     router: Router,
 }
 
@@ -64,7 +71,7 @@ impl Snapshot {
         plugins: Arc<Plugins>,
         clients: Arc<Clients>,
     ) -> Result<Self, SnapshotError> {
-        let merged = if *managed == Managed::default() {
+        let merged = if managed.services.is_empty() && managed.routes.is_empty() {
             None
         } else {
             let merged = config
@@ -86,8 +93,16 @@ impl Snapshot {
             .iter()
             .map(|route| Route::build(view, route, &services, &plugins))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut roles = config.roles.clone();
+        for (role, permissions) in &managed.roles {
+            let granted = roles.entry(role.clone()).or_default();
+            granted.extend(permissions.iter().cloned());
+            granted.sort();
+            granted.dedup();
+        }
         Ok(Self {
             router: Router::new(routes)?,
+            roles,
             config,
             managed,
             plugins,
@@ -99,6 +114,11 @@ impl Snapshot {
     /// The file config it was built from.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The permissions each role grants: the file's `[roles]` and the managed roles.
+    pub fn roles(&self) -> &RoleGrants {
+        &self.roles
     }
 
     /// The managed records it was built with.
