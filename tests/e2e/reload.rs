@@ -564,3 +564,79 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// A key set `k` of the RS256 public key `public_key` (a file of `tests/keys`, or any
+/// path), a `jwt-auth` plugin on it and a route `/secure/*` that requires it.
+fn key_set_config(upstream: SocketAddr, public_key: &Path) -> String {
+    let extra = format!(
+        "[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\npublic_key_file = {public_key:?}\n\
+         [[plugins]]\nname = \"jwt\"\nbuiltin = \"jwt-auth\"\ncapabilities = [\"jwt\", \"log\"]\n\
+         key_sets = [\"k\"]\n[plugins.config]\nkey_set = \"k\"\n\
+         [[routes]]\nid = \"secure\"\nservice_name = \"echo\"\npath_pattern = \"/secure/*\"\n\
+         authenticate = [\"jwt\"]\n"
+    );
+    site_config(upstream, "", &extra)
+}
+
+/// The status of `GET /secure/x` with `token`.
+async fn secure(addr: SocketAddr, token: &str) -> u16 {
+    let bearer = format!("Bearer {token}");
+    get(addr, "/secure/x", &[("authorization", &bearer)])
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_rotated_key_file_applies_with_the_config_and_a_missing_one_is_refused() {
+    use archway_tests::tokens::{key_file, now, sign, signing_key};
+    use jsonwebtoken::Algorithm;
+
+    let site = Site::start("").await;
+    let upstream = upstream().await;
+    let claims = serde_json::json!({"sub": "alice", "exp": now() + 600});
+    let old = sign(Algorithm::RS256, None, &signing_key("rsa.key"), &claims);
+    let new = sign(Algorithm::RS256, None, &signing_key("rsa2.key"), &claims);
+
+    replace_by_rename(
+        &site.config,
+        key_set_config(upstream, &key_file("rsa.pub.pem")).as_bytes(),
+    );
+    eventually("the key set serves", || async {
+        (secure(site.addr(), &old).await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(secure(site.addr(), &new).await, 401);
+
+    let missing = site.config.with_file_name("gone.pem");
+    replace_by_rename(&site.config, key_set_config(upstream, &missing).as_bytes());
+    let refused = eventually("the config with a missing key file is refused", || async {
+        let status = site.gateway.config_status();
+        (status.failed_reloads >= 1).then_some(status)
+    })
+    .await;
+    let error = refused.last_error.expect("last_error is set");
+    assert!(
+        error.contains("jwt key set k: cannot read public_key_file"),
+        "{error}"
+    );
+    assert_eq!(
+        secure(site.addr(), &old).await,
+        200,
+        "the serving keys stay"
+    );
+
+    replace_by_rename(
+        &site.config,
+        key_set_config(upstream, &key_file("rsa2.pub.pem")).as_bytes(),
+    );
+    eventually("the rotated key serves", || async {
+        (secure(site.addr(), &new).await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        secure(site.addr(), &old).await,
+        401,
+        "the old key no longer verifies"
+    );
+    site.gateway.stop().await;
+}
