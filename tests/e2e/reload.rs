@@ -587,7 +587,7 @@ async fn secure(addr: SocketAddr, token: &str) -> u16 {
 }
 
 #[tokio::test]
-async fn a_rotated_key_file_applies_with_the_config_and_a_missing_one_is_refused() {
+async fn a_rotated_key_file_applies_without_a_restart_and_a_missing_one_is_refused() {
     use archway_tests::tokens::{key_file, now, sign, signing_key};
     use jsonwebtoken::Algorithm;
 
@@ -596,16 +596,29 @@ async fn a_rotated_key_file_applies_with_the_config_and_a_missing_one_is_refused
     let claims = serde_json::json!({"sub": "alice", "exp": now() + 600});
     let old = sign(Algorithm::RS256, None, &signing_key("rsa.key"), &claims);
     let new = sign(Algorithm::RS256, None, &signing_key("rsa2.key"), &claims);
+    let pem = |name: &str| std::fs::read(key_file(name)).expect("test key");
 
-    replace_by_rename(
-        &site.config,
-        key_set_config(upstream, &key_file("rsa.pub.pem")).as_bytes(),
-    );
+    // The config names a key file beside it, as a deployment does.
+    let key = site.config.with_file_name("users.pem");
+    std::fs::write(&key, pem("rsa.pub.pem")).expect("key written");
+    replace_by_rename(&site.config, key_set_config(upstream, &key).as_bytes());
     eventually("the key set serves", || async {
         (secure(site.addr(), &old).await == 200).then_some(())
     })
     .await;
     assert_eq!(secure(site.addr(), &new).await, 401);
+
+    // The key file is rotated in place; the config does not change.
+    replace_by_rename(&key, &pem("rsa2.pub.pem"));
+    eventually("the rotated key serves", || async {
+        (secure(site.addr(), &new).await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        secure(site.addr(), &old).await,
+        401,
+        "the old key no longer verifies"
+    );
 
     let missing = site.config.with_file_name("gone.pem");
     replace_by_rename(&site.config, key_set_config(upstream, &missing).as_bytes());
@@ -620,23 +633,9 @@ async fn a_rotated_key_file_applies_with_the_config_and_a_missing_one_is_refused
         "{error}"
     );
     assert_eq!(
-        secure(site.addr(), &old).await,
+        secure(site.addr(), &new).await,
         200,
         "the serving keys stay"
-    );
-
-    replace_by_rename(
-        &site.config,
-        key_set_config(upstream, &key_file("rsa2.pub.pem")).as_bytes(),
-    );
-    eventually("the rotated key serves", || async {
-        (secure(site.addr(), &new).await == 200).then_some(())
-    })
-    .await;
-    assert_eq!(
-        secure(site.addr(), &old).await,
-        401,
-        "the old key no longer verifies"
     );
     site.gateway.stop().await;
 }

@@ -16,7 +16,7 @@ use archway_proxy::{Plugins, Snapshot};
 use archway_runtime::{Plugin, Runtime};
 
 use crate::compose;
-use crate::key_sets::KeySetLoader;
+use crate::key_sets::{KeySetLoader, key_files};
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
 use crate::sync::Routing;
 
@@ -160,10 +160,12 @@ impl Reloader {
         self.status.watching(path.to_owned());
     }
 
-    /// The files whose changes matter: the config file and every plugin file.
+    /// The files whose changes matter: the config file, every plugin file and every
+    /// key file of the JWT key sets.
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         let config_path = self.memory().config_path.clone();
         let serving = self.routing.current();
+        let key_files = key_files(&serving.config().jwt);
         let plugin_paths = serving
             .config()
             .plugins
@@ -172,7 +174,11 @@ impl Reloader {
                 PluginSource::Path(path) => Some(path.clone()),
                 PluginSource::Builtin(_) => None,
             });
-        config_path.into_iter().chain(plugin_paths).collect()
+        config_path
+            .into_iter()
+            .chain(plugin_paths)
+            .chain(key_files)
+            .collect()
     }
 
     /// Applies whatever changed on disk since the last run; never fails: a refused
@@ -202,6 +208,14 @@ impl Reloader {
             }
         }
         let config = self.routing.current().config().clone();
+        match self.key_sets.reload_changed_files(&config.jwt) {
+            Some(Ok(key_sets)) => {
+                self.key_sets.install(key_sets);
+                tracing::info!(target: "archway.reload", "JWT key files reloaded");
+            }
+            Some(Err(error)) => self.refuse_config(&format!("{error:#}")),
+            None => {}
+        }
         if let Err(error) = self.apply(config, false).await {
             tracing::error!(
                 target: "archway.reload",
