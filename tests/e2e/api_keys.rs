@@ -224,7 +224,7 @@ async fn with_the_store_down_a_key_cannot_be_checked_and_gets_503() {
 #[tokio::test]
 async fn a_custom_header_carries_the_key_once_and_is_not_forwarded() {
     let plugin_config = r#"header = "x-partner-key""#;
-    let identity = "[identity]\ncredential_headers = [\"authorization\", \"x-partner-key\"]";
+    let identity = "[identity]\nextra_credential_headers = [\"x-partner-key\"]";
     let gateway = archway_tests::gateway(&config(identity, plugin_config), upstream().await).await;
     let made = create(&keys(&gateway), NewKey::for_subject("partner")).await;
     let reply = get(gateway.addr(), "/orders/7", &[("x-partner-key", &made.key)]).await;
@@ -238,7 +238,13 @@ async fn a_custom_header_carries_the_key_once_and_is_not_forwarded() {
         ("x-partner-key", made.key.as_str()),
         ("x-partner-key", "forged"),
     ];
-    assert_eq!(get(gateway.addr(), "/orders/7", &twice).await.status, 400);
+    let refused = get(gateway.addr(), "/orders/7", &twice).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["msg"],
+        "the request carries more than one x-partner-key header",
+        "the gateway refuses it before any plugin runs"
+    );
     assert_eq!(
         call(&gateway, &made.key).await.status,
         401,

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The largest `leeway_seconds`: revocation entries outlive their token by this much.
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+
 /// The JWT algorithms a key set may pin, by their JOSE names.
 pub const ALGORITHMS: [&str; 12] = [
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
@@ -168,9 +171,12 @@ impl KeySetConfig {
                 say("public keys cannot verify HS* algorithms (that is key confusion)".to_owned())
             }
             Some(KeySource::JwksUrl(url))
-                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                if !url.starts_with("https://") && !loopback_http(url) =>
             {
-                say(format!("jwks_url {url:?} must be http:// or https://"))
+                say(format!(
+                    "jwks_url {url:?} must be https:// (plain http:// only to 127.0.0.1, [::1] \
+                     or localhost): keys fetched in the clear can be replaced on the way"
+                ))
             }
             _ => {}
         }
@@ -185,12 +191,30 @@ impl KeySetConfig {
         if self.jwks_min_refresh_seconds == 0 || self.jwks_max_age_seconds == 0 {
             say("jwks_max_age_seconds and jwks_min_refresh_seconds must be at least 1".to_owned());
         }
-        if self.leeway_seconds > 300 {
-            say("leeway_seconds must be at most 300".to_owned());
+        if self.leeway_seconds > MAX_LEEWAY_SECONDS {
+            say(format!(
+                "leeway_seconds must be at most {MAX_LEEWAY_SECONDS}"
+            ));
         }
         if self.issuer.as_deref() == Some("") || self.audience.iter().any(String::is_empty) {
             say("issuer and audience values must not be empty".to_owned());
         }
         problems
     }
+}
+
+/// Whether `url` is plain HTTP to this machine, where nobody sits on the way.
+fn loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -59,10 +59,11 @@ pub struct IdentityConfig {
     pub tenant_header: String,
     /// The principal's roles, comma-separated.
     pub roles_header: String,
-    /// Headers that carry credentials: a request may have at most one of each, and on
+    /// Headers that carry credentials besides `authorization` and `x-api-key` (a custom
+    /// API-key header): a request may have at most one of each credential header, and on
     /// routes with authenticate plugins they are not forwarded unless the route sets
-    /// `forward_credentials` (add a custom API-key header here).
-    pub credential_headers: Vec<String>,
+    /// `forward_credentials`.
+    pub extra_credential_headers: Vec<String>,
 }
 
 impl Default for IdentityConfig {
@@ -71,12 +72,19 @@ impl Default for IdentityConfig {
             subject_header: "x-auth-subject".to_owned(),
             tenant_header: "x-auth-tenant".to_owned(),
             roles_header: "x-auth-roles".to_owned(),
-            credential_headers: vec!["authorization".to_owned(), "x-api-key".to_owned()],
+            extra_credential_headers: Vec::new(),
         }
     }
 }
 
 impl IdentityConfig {
+    /// Every credential header: `authorization`, `x-api-key` and the extra ones.
+    pub fn credential_headers(&self) -> impl Iterator<Item = &str> {
+        ["authorization", "x-api-key"]
+            .into_iter()
+            .chain(self.extra_credential_headers.iter().map(String::as_str))
+    }
+
     /// The three header names.
     pub fn headers(&self) -> [&str; 3] {
         [

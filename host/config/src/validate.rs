@@ -60,7 +60,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
-    for name in &config.identity.credential_headers {
+    for name in &config.identity.extra_credential_headers {
         if !lower_token(name) {
             problems.push(format!(
                 "identity: credential header {name:?} must be lower-case letters, digits and -"
@@ -343,6 +343,14 @@ fn is_version_label(version: &str) -> bool {
 /// (`retry_count = 3`, `circuit_breaker_enabled = true`) that promise what is not done.
 pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
+    for (name, key_set) in &config.jwt.key_sets {
+        if !key_set.is_secret() && key_set.audience.is_empty() {
+            warnings.push(format!(
+                "jwt key set {name}: no audience is required, so any token its issuer signs \
+                 (for another API, or an ID token) is accepted; set audience"
+            ));
+        }
+    }
     for plugin in &config.plugins {
         for service in &plugin.upstreams {
             if config.service(service).is_none() {
@@ -863,6 +871,26 @@ mod tests {
             "[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\nsecret_file = \"s\"\n",
             "a secret verifies HS256, HS384 or HS512 only",
         );
+        refused(
+            "[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\njwks_url = \"http://idp.example/jwks\"\n",
+            "must be https:// (plain http:// only to 127.0.0.1",
+        );
+        for url in [
+            "http://127.0.0.1:9/jwks",
+            "http://[::1]/jwks",
+            "https://idp.example/jwks",
+        ] {
+            let text =
+                format!("[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\njwks_url = \"{url}\"\n");
+            let config = parse(&text).expect(url);
+            assert!(
+                config
+                    .warnings()
+                    .iter()
+                    .any(|w| w.contains("no audience is required")),
+                "a public-key set without audience is warned about"
+            );
+        }
         let config =
             parse("[jwt.key_sets.k]\nalgorithms = [\"RS256\"]\njwks_file = \"keys/jwks.json\"\n")
                 .expect("valid");

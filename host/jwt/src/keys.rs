@@ -11,9 +11,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use crate::KeyError;
 use crate::jwks::{FetchJwks, RemoteKeys, parse_jwks};
 
-/// The shortest HMAC secret accepted: as long as the smallest digest (RFC 7518 3.2).
-const MIN_SECRET_BYTES: usize = 32;
-
 /// One verification key, with the `kid` it is published under (if any).
 pub(crate) struct Key {
     pub(crate) kid: Option<String>,
@@ -151,7 +148,7 @@ fn fixed_keys(source: KeySource<'_>, algorithms: &[Algorithm]) -> Result<Vec<Key
     let unnamed = |key: DecodingKey| vec![Key { kid: None, key }];
     match source {
         KeySource::SecretFile(_) | KeySource::SecretEnv(_) => {
-            let secret = read_secret(source)?;
+            let secret = read_secret(source, algorithms)?;
             DecodingKey::from_secret(&secret)
                 .map(unnamed)
                 .map_err(|_| "the secret is not usable".to_owned())
@@ -185,8 +182,12 @@ fn fixed_keys(source: KeySource<'_>, algorithms: &[Algorithm]) -> Result<Vec<Key
     }
 }
 
-/// An HMAC secret from its file (one trailing newline ignored) or environment variable.
-pub(crate) fn read_secret(source: KeySource<'_>) -> Result<Vec<u8>, String> {
+/// An HMAC secret from its file (one trailing newline ignored) or environment variable,
+/// at least as long as the digest of every algorithm it signs for (RFC 7518 3.2).
+pub(crate) fn read_secret(
+    source: KeySource<'_>,
+    algorithms: &[Algorithm],
+) -> Result<Vec<u8>, String> {
     let mut secret = match source {
         KeySource::SecretFile(path) => std::fs::read(path)
             .map_err(|e| format!("cannot read secret_file {}: {e}", path.display()))?,
@@ -200,10 +201,24 @@ pub(crate) fn read_secret(source: KeySource<'_>) -> Result<Vec<u8>, String> {
             secret.pop();
         }
     }
-    if secret.len() < MIN_SECRET_BYTES {
+    let needed = algorithms
+        .iter()
+        .map(|algorithm| match algorithm {
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            _ => 32,
+        })
+        .max()
+        .unwrap_or(32);
+    if secret.len() < needed {
         return Err(format!(
-            "the secret is {} bytes; HMAC keys need at least {MIN_SECRET_BYTES}",
-            secret.len()
+            "the secret is {} bytes; {} needs at least {needed}",
+            secret.len(),
+            algorithms
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join("/")
         ));
     }
     Ok(secret)

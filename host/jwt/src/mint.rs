@@ -51,7 +51,7 @@ fn signing_key(
         .source()
         .ok_or("the key set has no single key source")?;
     if key_set.is_secret() {
-        let secret = read_secret(source)?;
+        let secret = read_secret(source, &[algorithm])?;
         return EncodingKey::from_secret(&secret)
             .map_err(|_| "the secret is not usable".to_owned());
     }

@@ -9,8 +9,6 @@ use crate::VerifyError;
 
 /// Store keys of revoked token ids.
 const PREFIX: &str = "archway/jwt/revoked/";
-/// An entry outlives its token's `exp` by the largest leeway a key set may allow.
-const MAX_LEEWAY: u64 = 300;
 /// The longest token id accepted.
 const MAX_JTI_BYTES: usize = 256;
 
@@ -32,7 +30,8 @@ pub async fn revoke(store: &Store, jti: &str, expires_at: u64) -> Result<(), Rev
             "a jti is 1-{MAX_JTI_BYTES} bytes"
         )));
     }
-    let ttl = expires_at.saturating_sub(crate::now()) + MAX_LEEWAY;
+    // Outlives the token's `exp` by the largest leeway a key set may allow.
+    let ttl = expires_at.saturating_sub(crate::now()) + archway_config::MAX_LEEWAY_SECONDS;
     store
         .set(
             &format!("{PREFIX}{jti}"),

@@ -63,7 +63,7 @@ pub(crate) struct IdentityHeaders {
     pub(crate) subject: HeaderName,
     pub(crate) tenant: HeaderName,
     pub(crate) roles: HeaderName,
-    /// The headers that carry credentials (`credential_headers`).
+    /// The headers that carry credentials (`authorization`, `x-api-key` and the extra ones).
     pub(crate) credentials: Vec<HeaderName>,
 }
 
@@ -76,7 +76,7 @@ impl IdentityHeaders {
             subject: name(&config.subject_header),
             tenant: name(&config.tenant_header),
             roles: name(&config.roles_header),
-            credentials: config.credential_headers.iter().map(|h| name(h)).collect(),
+            credentials: config.credential_headers().map(name).collect(),
         }
     }
 

@@ -43,7 +43,7 @@
 //!
 //! The gateway refuses two copies of a credential header and keeps it from upstreams
 //! (unless the route sets `forward_credentials`); for another `header` than `x-api-key`,
-//! add it to `[identity] credential_headers` so the gateway treats it the same way.
+//! add it to `[identity] extra_credential_headers` so the gateway treats it the same way.
 //!
 //! A config that is not exactly this (an unknown field, a header or namespace name that
 //! cannot be one) is refused at load, and so is a plugin that has not joined `namespace`.
@@ -213,7 +213,7 @@ impl Authenticate for ApiKeyAuth {
             return Err(invalid());
         }
         let stored = kv::get(&format!("shared/{}/{}", self.namespace, key_hash(&key)))
-            .map_err(|_| Deny::new(503, "API keys are unavailable"))?;
+            .map_err(|_| Deny::auth_unavailable())?;
         let record: KeyRecord = serde_json::from_slice(&stored.ok_or_else(invalid)?)
             .map_err(|_| Deny::new(500, "the API key's record is unreadable"))?;
         if record.revoked_at.is_some() {
