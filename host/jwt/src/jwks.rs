@@ -21,6 +21,8 @@ use crate::keys::Key;
 
 /// How long one JWKS fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// While no keys were ever fetched, a fetch is retried at least this often.
+const NO_KEYS_RETRY: Duration = Duration::from_secs(5);
 
 /// The future of one JWKS fetch: the response body, or why there is none.
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send>>;
@@ -100,11 +102,21 @@ impl RemoteKeys {
     }
 
     /// The keys to verify a token naming `kid` with: fetched first when there are none
-    /// yet, when they are older than the max age, or when they lack `kid`, as far as the
-    /// refresh interval allows.
-    pub(crate) async fn keys(&self, kid: Option<&str>) -> Result<Arc<[Key]>, VerifyError> {
-        if self.wants_fetch(kid) {
-            self.refresh(kid).await;
+    /// yet or they lack `kid`, as far as the refresh interval allows; keys only older
+    /// than the max age keep verifying while a fetch runs in the background.
+    pub(crate) async fn keys(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+    ) -> Result<Arc<[Key]>, VerifyError> {
+        match &*self.current.load() {
+            Some(fetched) if kid.is_none_or(|kid| fetched.has(kid)) => {
+                if fetched.at.elapsed() >= self.max_age {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.refresh(None).await });
+                }
+                return Ok(fetched.keys.clone());
+            }
+            _ => self.refresh(kid).await,
         }
         self.current
             .load()
@@ -125,11 +137,21 @@ impl RemoteKeys {
     }
 
     /// Fetches once, unless another caller fetched meanwhile or the last attempt was
-    /// under `min_refresh` ago; on failure the keys already held stay.
+    /// under `min_refresh` ago; on failure the keys already held stay. A background
+    /// refresh finding one under way leaves it be.
     async fn refresh(&self, kid: Option<&str>) {
-        let mut last_attempt = self.last_attempt.lock().await;
-        if last_attempt.is_some_and(|at| at.elapsed() < self.min_refresh) || !self.wants_fetch(kid)
-        {
+        let mut last_attempt = match kid {
+            None if self.current.load().is_some() => match self.last_attempt.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return,
+            },
+            _ => self.last_attempt.lock().await,
+        };
+        let interval = match self.current.load().is_some() {
+            true => self.min_refresh,
+            false => self.min_refresh.min(NO_KEYS_RETRY),
+        };
+        if last_attempt.is_some_and(|at| at.elapsed() < interval) || !self.wants_fetch(kid) {
             return;
         }
         *last_attempt = Some(Instant::now());

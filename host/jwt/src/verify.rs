@@ -35,11 +35,6 @@ impl Verifier {
         self.sets.store(sets);
     }
 
-    /// The key sets serving now (a reload loads the next ones reusing their caches).
-    pub fn current(&self) -> Arc<KeySets> {
-        self.sets.load_full()
-    }
-
     /// Verifies `token` with the key set `name` and returns its claims.
     pub async fn verify(&self, name: &str, token: &str) -> Result<Value, VerifyError> {
         let set = self
@@ -137,7 +132,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use archway_config::{Config, JwtConfig};
+    use archway_config::Config;
     use jsonwebtoken::jwk::{Jwk, JwkSet};
     use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
     use serde_json::json;
@@ -265,7 +260,11 @@ mod tests {
         );
         let none =
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo0MTAyNDQ0ODAwfQ.";
-        assert!(v.verify("rs", none).await.is_err());
+        // `none` is no algorithm the library knows: the header itself is refused.
+        assert!(matches!(
+            v.verify("rs", none).await,
+            Err(VerifyError::Malformed(_))
+        ));
         let other_key = sign(
             Algorithm::RS256,
             None,
@@ -312,11 +311,16 @@ mod tests {
                 Err(VerifyError::InvalidClaims(_))
             ));
         }
-        let mut tampered = token(json!({"sub": "alice", "exp": later()}));
-        let payload = tampered.split('.').nth(1).expect("payload").to_owned();
-        let admin = payload.replacen('Y', "Z", 1);
-        tampered = tampered.replacen(&payload, &admin, 1);
-        assert!(v.verify("rs", &tampered).await.is_err());
+        let genuine = token(json!({"sub": "alice", "exp": later()}));
+        let forged_claims = token(json!({"sub": "admin", "exp": later()}));
+        let mut parts: Vec<&str> = genuine.split('.').collect();
+        parts[1] = forged_claims.split('.').nth(1).expect("payload");
+        let tampered = parts.join(".");
+        assert_ne!(tampered, genuine);
+        assert_eq!(
+            v.verify("rs", &tampered).await,
+            Err(VerifyError::InvalidSignature)
+        );
         assert_eq!(
             v.verify("missing", &token(json!({}))).await,
             Err(VerifyError::UnknownKeySet("missing".to_owned()))
@@ -377,14 +381,36 @@ mod tests {
             wrong_family.to_string().contains("not a PEM Ec public key"),
             "{wrong_family}"
         );
-        let short = load(
-            "[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\nsecret_env = \"ARCHWAY_TEST_SHORT\"\n",
+        let unset = load(
+            "[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\nsecret_env = \"ARCHWAY_TEST_UNSET\"\n",
         );
         assert!(
-            short
+            unset
                 .expect_err("unset")
                 .to_string()
-                .contains("ARCHWAY_TEST_SHORT")
+                .contains("ARCHWAY_TEST_UNSET")
+        );
+        // A short secret is refused by its length, never shown.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let short = dir.path().join("short.secret");
+        std::fs::write(&short, "a-secret-of-31-bytes-xxxxxxxxxx\n").expect("written");
+        let refused = load(&format!(
+            "[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\nsecret_file = {short:?}\n"
+        ))
+        .expect_err("31 bytes")
+        .to_string();
+        assert!(
+            refused.contains("the secret is 31 bytes; HS256 needs at least 32"),
+            "{refused}"
+        );
+        assert!(!refused.contains("a-secret"), "{refused}");
+        std::fs::write(&short, [b'k'; 48]).expect("written");
+        let hs512 =
+            format!("[jwt.key_sets.k]\nalgorithms = [\"HS512\"]\nsecret_file = {short:?}\n");
+        assert!(load(&hs512).is_err(), "HS512 needs 64 bytes");
+        assert!(
+            load(&hs512.replace("HS512", "HS384")).is_ok(),
+            "HS384 needs 48"
         );
         let missing = load("[jwt.key_sets.k]\nalgorithms = [\"HS256\"]\nsecret_file = \"nope\"\n");
         assert!(
@@ -393,6 +419,5 @@ mod tests {
                 .to_string()
                 .contains("cannot read secret_file")
         );
-        let _ = JwtConfig::default();
     }
 }
