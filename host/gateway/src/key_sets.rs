@@ -1,57 +1,58 @@
 //! The JWT key sets of the serving config: loaded with each config (one whose keys
-//! cannot be read is refused, like a plugin that fails), installed in the verifier once
-//! that config serves, keeping the cached keys of unchanged JWKS URLs across reloads,
-//! and loaded again when a key file changes under an unchanged config.
+//! cannot be read is refused, like a plugin that fails) into the snapshot that serves
+//! with it, keeping the cached keys of unchanged JWKS URLs, and loaded again when a key
+//! file changes under an unchanged config.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use archway_config::JwtConfig;
-use archway_jwt::{FetchJwks, KeyError, KeySets, Verifier};
+use archway_jwt::{FetchJwks, KeyError, KeySets};
 use archway_proxy::{Clients, JwksClient};
 use archway_runtime::Runtime;
 
-/// Loads key sets for the verifier that plugins' `jwt` calls use.
+/// Key sets as loaded, with the content of the key files they were read from.
+pub(crate) struct Loaded {
+    /// The key sets, for the snapshot.
+    pub(crate) sets: Arc<KeySets>,
+    files: [u8; 32],
+}
+
+/// Loads key sets and remembers which key files the serving ones were read from.
 pub(crate) struct KeySetLoader {
-    verifier: Arc<Verifier>,
     fetch: Arc<dyn FetchJwks>,
-    /// The content hash of the key files as the last load read them.
-    loaded_files: Mutex<Option<[u8; 32]>>,
+    /// The content hash of the key files behind the serving key sets.
+    serving_files: Mutex<Option<[u8; 32]>>,
 }
 
 impl KeySetLoader {
-    /// Loads for `verifier`, fetching JWKS URLs with `clients`.
-    pub(crate) fn new(verifier: Arc<Verifier>, clients: Arc<Clients>) -> Self {
+    /// A loader that fetches JWKS URLs with `clients`.
+    pub(crate) fn new(clients: Arc<Clients>) -> Self {
         Self {
-            verifier,
             fetch: Arc::new(JwksClient::new(clients)),
-            loaded_files: Mutex::new(None),
+            serving_files: Mutex::new(None),
         }
     }
 
-    /// Reads the key sets of `config`, reusing the serving ones' JWKS caches.
-    pub(crate) fn load(&self, config: &JwtConfig) -> Result<Arc<KeySets>, KeyError> {
+    /// Reads the key sets of `config`, reusing the JWKS caches of `serving`.
+    pub(crate) fn load(&self, config: &JwtConfig, serving: &KeySets) -> Result<Loaded, KeyError> {
         // Hashed before reading, so a file that changes meanwhile is read again later.
         let files = files_hash(config);
-        let sets = KeySets::load(config, &self.verifier.current(), &self.fetch)?;
-        *self.loaded_files.lock().expect("key files lock") = Some(files);
-        Ok(Arc::new(sets))
+        let sets = KeySets::load(config, serving, &self.fetch)?;
+        Ok(Loaded {
+            sets: Arc::new(sets),
+            files,
+        })
     }
 
-    /// The key sets of `config` read again, when one of its key files changed since the
-    /// last load; `None` when none did.
-    pub(crate) fn reload_changed_files(
-        &self,
-        config: &JwtConfig,
-    ) -> Option<Result<Arc<KeySets>, KeyError>> {
-        let unchanged =
-            *self.loaded_files.lock().expect("key files lock") == Some(files_hash(config));
-        (!unchanged).then(|| self.load(config))
+    /// Records that `loaded` serves now.
+    pub(crate) fn serving(&self, loaded: &Loaded) {
+        *self.serving_files.lock().expect("key files lock") = Some(loaded.files);
     }
 
-    /// Tokens verify with `sets` from now on.
-    pub(crate) fn install(&self, sets: Arc<KeySets>) {
-        self.verifier.install(sets);
+    /// Whether a key file of `config` changed since the serving key sets read it.
+    pub(crate) fn files_changed(&self, config: &JwtConfig) -> bool {
+        *self.serving_files.lock().expect("key files lock") != Some(files_hash(config))
     }
 }
 

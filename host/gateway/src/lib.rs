@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
 use archway_jwt::{KeySets, Verifier};
-use archway_proxy::{Clients, JwksClient, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
+use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
@@ -47,15 +47,17 @@ pub struct CheckReport {
 /// Validates a config and starts every plugin once, without listening.
 pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let runtime = Runtime::new()?;
-    let fetch: Arc<dyn archway_jwt::FetchJwks> = Arc::new(JwksClient::new(Arc::default()));
-    KeySets::load(&config.jwt, &KeySets::default(), &fetch)?;
+    let clients = Arc::new(Clients::default());
+    let key_sets = key_sets::KeySetLoader::new(clients.clone());
+    let loaded = key_sets.load(&config.jwt, &KeySets::default())?;
     let plugins = compose::load_plugins(&runtime, config).await?;
     let config = Arc::new(config.clone());
     Snapshot::build(
         config.clone(),
         Arc::default(),
         Arc::new(plugins.clone()),
-        Arc::default(),
+        clients,
+        loaded.sets,
     )?;
     let mut plugins: Vec<(String, String)> = plugins
         .values()
@@ -135,19 +137,26 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let service_calls = Arc::new(ServiceDirectory::default());
     let clients = Arc::new(Clients::default());
     let verifier = Arc::new(Verifier::new(Some(store.clone())));
-    let key_sets = key_sets::KeySetLoader::new(verifier.clone(), clients.clone());
-    key_sets.install(key_sets.load(&config.jwt)?);
+    let key_sets = key_sets::KeySetLoader::new(clients.clone());
+    let loaded = key_sets.load(&config.jwt, &KeySets::default())?;
     let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?
         .with_store(store)
         .with_service_calls(service_calls.clone())
-        .with_verifier(verifier);
+        .with_verifier(verifier.clone());
     let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
-    let snapshot = initial_snapshot(Arc::new(config), plugins, &state, clients).await?;
+    let serving = Serving {
+        plugins,
+        clients,
+        key_sets: loaded.sets.clone(),
+    };
+    let snapshot = initial_snapshot(Arc::new(config), serving, &state).await?;
+    key_sets.serving(&loaded);
     let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
     let access_log = snapshot.config().log.access_log;
     let proxy = Proxy::new(snapshot, access_log)
         .with_rate_limits(state.store().clone())
         .with_service_calls(service_calls)
+        .with_verifier(verifier)
         .with_metrics_endpoint(render_metrics);
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
@@ -184,20 +193,32 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     })
 }
 
+/// What the first snapshot serves with, besides the config and the managed records.
+struct Serving {
+    plugins: Arc<Plugins>,
+    clients: Arc<Clients>,
+    key_sets: Arc<KeySets>,
+}
+
 /// The snapshot to start with: with the managed routes when the store has valid ones,
 /// else the file config alone (the follower catches up when the store recovers).
 async fn initial_snapshot(
     config: Arc<Config>,
-    plugins: Arc<Plugins>,
+    serving: Serving,
     state: &GatewayState,
-    clients: Arc<Clients>,
 ) -> anyhow::Result<Snapshot> {
+    let Serving {
+        plugins,
+        clients,
+        key_sets,
+    } = serving;
     let managed = match state.managed().await {
         Ok(managed) => Snapshot::build(
             config.clone(),
             Arc::new(managed),
             plugins.clone(),
             clients.clone(),
+            key_sets.clone(),
         )
         .map_err(anyhow::Error::from),
         Err(error) => Err(anyhow::Error::from(error).context("cannot read managed routes")),
@@ -211,6 +232,7 @@ async fn initial_snapshot(
                 Arc::new(Managed::default()),
                 plugins,
                 clients,
+                key_sets,
             )?)
         }
     }

@@ -208,13 +208,11 @@ impl Reloader {
             }
         }
         let config = self.routing.current().config().clone();
-        match self.key_sets.reload_changed_files(&config.jwt) {
-            Some(Ok(key_sets)) => {
-                self.key_sets.install(key_sets);
-                tracing::info!(target: "archway.reload", "JWT key files reloaded");
+        if self.key_sets.files_changed(&config.jwt) {
+            match self.reload_key_files(&config).await {
+                Ok(()) => tracing::info!(target: "archway.reload", "JWT key files reloaded"),
+                Err(error) => self.refuse_config(&format!("{error:#}")),
             }
-            Some(Err(error)) => self.refuse_config(&format!("{error:#}")),
-            None => {}
         }
         if let Err(error) = self.apply(config, false).await {
             tracing::error!(
@@ -258,12 +256,37 @@ impl Reloader {
         }
     }
 
+    /// Loads the key sets of the serving `config` again from their changed files and
+    /// swaps in the snapshot that serves with them.
+    async fn reload_key_files(&self, config: &Config) -> anyhow::Result<()> {
+        let loaded = self
+            .key_sets
+            .load(&config.jwt, self.routing.current().key_sets())?;
+        self.routing
+            .rebuild(async |current| {
+                let snapshot = Snapshot::build(
+                    current.config().clone(),
+                    current.managed().clone(),
+                    current.plugins().clone(),
+                    current.clients().clone(),
+                    loaded.sets.clone(),
+                )?;
+                Ok((snapshot, ()))
+            })
+            .await?;
+        self.key_sets.serving(&loaded);
+        Ok(())
+    }
+
     /// Stages the plugins of `config` that changed and swaps in the snapshot built on
     /// them. Fails, changing nothing, when the config itself does not work (a plugin it
     /// adds or re-configures fails to load, a route does not fit).
     async fn apply(&self, config: Arc<Config>, config_changed: bool) -> anyhow::Result<()> {
-        let key_sets = match config_changed {
-            true => Some(self.key_sets.load(&config.jwt)?),
+        let loaded = match config_changed {
+            true => {
+                let serving = self.routing.current();
+                Some(self.key_sets.load(&config.jwt, serving.key_sets())?)
+            }
             false => None,
         };
         let staged = self.stage(&config).await?;
@@ -298,15 +321,18 @@ impl Reloader {
         }
         optional.sort_by(|a, b| a.name().cmp(b.name()));
         let names: HashSet<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+        let new_key_sets = loaded.as_ref().map(|l| l.sets.clone());
         let accepted = self
             .routing
             .rebuild(async move |current| {
+                let key_sets = new_key_sets.unwrap_or_else(|| current.key_sets().clone());
                 let build = |plugins: &Plugins| {
                     Snapshot::build(
                         config.clone(),
                         current.managed().clone(),
                         Arc::new(plugins.clone()),
                         current.clients().clone(),
+                        key_sets.clone(),
                     )
                 };
                 let mut snapshot = build(&plugins)?;
@@ -329,8 +355,8 @@ impl Reloader {
                 Ok((snapshot, accepted))
             })
             .await?;
-        if let Some(key_sets) = key_sets {
-            self.key_sets.install(key_sets);
+        if let Some(loaded) = &loaded {
+            self.key_sets.serving(loaded);
         }
 
         {

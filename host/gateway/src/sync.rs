@@ -59,6 +59,7 @@ async fn with_store_records(current: &Snapshot, state: &GatewayState) -> anyhow:
         Arc::new(managed),
         current.plugins().clone(),
         current.clients().clone(),
+        current.key_sets().clone(),
     )?)
 }
 

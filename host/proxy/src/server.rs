@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use metrics::Gauge;
 use tokio::net::TcpListener;
 
+use archway_jwt::Verifier;
 use archway_store::Store;
 
 use crate::body::{ProxyBody, full};
@@ -32,6 +33,7 @@ use crate::snapshot::Snapshot;
 pub struct Proxy {
     snapshot: ArcSwap<Snapshot>,
     service_calls: Option<Arc<ServiceDirectory>>,
+    verifier: Option<Arc<Verifier>>,
     limits: Option<Store>,
     access_log: bool,
     metrics: ServerMetrics,
@@ -64,6 +66,7 @@ impl Proxy {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             service_calls: None,
+            verifier: None,
             limits: None,
             access_log,
             metrics: ServerMetrics::new(),
@@ -86,6 +89,14 @@ impl Proxy {
         self
     }
 
+    /// Points plugins' `jwt` calls (the runtime's [`Verifier`]) at the key sets of the
+    /// snapshot serving now, and of each one swapped in.
+    pub fn with_verifier(mut self, verifier: Arc<Verifier>) -> Self {
+        verifier.install(self.snapshot.load().key_sets().clone());
+        self.verifier = Some(verifier);
+        self
+    }
+
     /// Answers `GET` of the config's `[metrics] path` with `render`'s text, before
     /// routing.
     pub fn with_metrics_endpoint(mut self, render: RenderMetrics) -> Self {
@@ -97,6 +108,9 @@ impl Proxy {
     pub fn swap(&self, snapshot: Snapshot) {
         if let Some(directory) = &self.service_calls {
             directory.serve(snapshot.services().clone());
+        }
+        if let Some(verifier) = &self.verifier {
+            verifier.install(snapshot.key_sets().clone());
         }
         self.snapshot.store(Arc::new(snapshot));
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
+use archway_jwt::KeySets;
 use archway_runtime::{LoadError, Plugin, Role};
 
 use crate::client::Clients;
@@ -57,19 +58,21 @@ pub struct Snapshot {
     plugins: Arc<Plugins>,
     services: Arc<Services>,
     clients: Arc<Clients>,
+    key_sets: Arc<KeySets>,
     roles: RoleGrants,
     router: Router,
 }
 
 impl Snapshot {
-    /// Builds the snapshot for a file config, the managed records and the plugins
-    /// loaded for that config; services get their pooled clients from `clients` (a
-    /// rebuild passes on the serving snapshot's, so warm connections stay).
+    /// Builds the snapshot for a file config, the managed records, and the plugins and
+    /// JWT key sets loaded for that config; services get their pooled clients from
+    /// `clients` (a rebuild passes on the serving snapshot's, so warm connections stay).
     pub fn build(
         config: Arc<Config>,
         managed: Arc<Managed>,
         plugins: Arc<Plugins>,
         clients: Arc<Clients>,
+        key_sets: Arc<KeySets>,
     ) -> Result<Self, SnapshotError> {
         let merged = if managed.services.is_empty() && managed.routes.is_empty() {
             None
@@ -108,12 +111,18 @@ impl Snapshot {
             plugins,
             services: Arc::new(services),
             clients,
+            key_sets,
         })
     }
 
     /// The file config it was built from.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The JWT key sets plugins verify tokens with while it serves.
+    pub fn key_sets(&self) -> &Arc<KeySets> {
+        &self.key_sets
     }
 
     /// The permissions each role grants: the file's `[roles]` and the managed roles.
