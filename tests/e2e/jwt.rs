@@ -537,7 +537,6 @@ async fn roles_managed_in_the_store_grant_their_permissions_without_a_restart() 
         ("auditor", vec!["orders.read", "orders.write"]),
     ] {
         let record = archway::RoleRecord {
-            name: role.to_owned(),
             permissions: permissions.into_iter().map(str::to_owned).collect(),
         };
         state

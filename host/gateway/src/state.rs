@@ -75,12 +75,11 @@ pub enum StateError {
     },
 }
 
-/// A role managed in the store: the permissions it grants, added to those the file's
-/// `[roles]` gives a role of the same name. Stored under its name.
+/// A role managed in the store, under its name (the record's id, as principals carry
+/// it): the permissions it grants, added to those the file's `[roles]` gives a role of
+/// the same name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoleRecord {
-    /// The role's name, as principals carry it.
-    pub name: String,
     /// The permissions it grants.
     pub permissions: Vec<String>,
 }
@@ -122,15 +121,29 @@ impl GatewayState {
 
     /// Every record of a kind, in id order.
     pub async fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<T>, StateError> {
-        let stored = self.store.scan_prefix(&kind.key(""), MAX_RECORDS).await?;
+        let entries = self.entries(kind).await?;
+        Ok(entries.into_iter().map(|(_, record)| record).collect())
+    }
+
+    /// Every record of a kind with its id, in id order.
+    pub async fn entries<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+    ) -> Result<Vec<(String, T)>, StateError> {
+        let prefix = kind.key("");
+        let stored = self.store.scan_prefix(&prefix, MAX_RECORDS).await?;
         stored
             .into_iter()
             .map(|(key, json)| {
-                serde_json::from_slice(&json).map_err(|e| StateError::Corrupt {
-                    kind: kind.segment(),
-                    key,
-                    reason: e.to_string(),
-                })
+                let id = key.strip_prefix(&prefix).unwrap_or(&key).to_owned();
+                match serde_json::from_slice(&json) {
+                    Ok(record) => Ok((id, record)),
+                    Err(e) => Err(StateError::Corrupt {
+                        kind: kind.segment(),
+                        key,
+                        reason: e.to_string(),
+                    }),
+                }
             })
             .collect()
     }
@@ -142,13 +155,13 @@ impl GatewayState {
 
     /// The admin-managed services, routes and roles, for building the routing snapshot.
     pub async fn managed(&self) -> Result<Managed, StateError> {
-        let roles: Vec<RoleRecord> = self.list(Kind::Role).await?;
+        let roles: Vec<(String, RoleRecord)> = self.entries(Kind::Role).await?;
         Ok(Managed {
             services: self.list(Kind::Service).await?,
             routes: self.list(Kind::Route).await?,
             roles: roles
                 .into_iter()
-                .map(|role| (role.name, role.permissions))
+                .map(|(name, role)| (name, role.permissions))
                 .collect(),
         })
     }
