@@ -45,7 +45,8 @@ pub enum TokensCommand {
         /// The gateway config (its store).
         #[arg(long)]
         config: PathBuf,
-        /// The token to revoke.
+        /// The token to revoke; `-` reads it from standard input, out of `ps` and shell
+        /// history.
         #[arg(long, conflicts_with_all = ["jti", "expires_at"], required_unless_present = "jti")]
         token: Option<String>,
         /// The token id to revoke.
@@ -100,7 +101,17 @@ pub fn run(command: TokensCommand) -> anyhow::Result<()> {
     runtime.block_on(async {
         let store = crate::open_store_from_cli(&Config::load(&config)?).await?;
         let (jti, exp) = match token {
-            Some(token) => archway_jwt::revoke_token(&store, &token).await?,
+            Some(token) => {
+                let token = match token.as_str() {
+                    "-" => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line.trim().to_owned()
+                    }
+                    _ => token,
+                };
+                archway_jwt::revoke_token(&store, &token).await?
+            }
             None => {
                 let jti = jti.context("give --token, or --jti with --expires-at")?;
                 let exp = expires_at.context("--jti needs --expires-at")?;

@@ -124,8 +124,21 @@ async fn minted_tokens_verify_and_revoked_ones_do_not() {
         .expect("verifies");
     assert_eq!(ec_claims["sub"], "bob");
 
-    let revoked =
-        archway(&["tokens", "revoke", "--config", path, "--token", &token]).expect("revoked");
+    // The token comes on standard input, so it never shows in `ps`.
+    let mut revoke = Command::new(env!("CARGO_BIN_EXE_archway"))
+        .args(["tokens", "revoke", "--config", path, "--token", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("archway runs");
+    {
+        use std::io::Write;
+        let mut stdin = revoke.stdin.take().expect("stdin");
+        writeln!(stdin, "{token}").expect("token written");
+    }
+    let output = revoke.wait_with_output().expect("archway ends");
+    assert!(output.status.success(), "revoke failed");
+    let revoked = String::from_utf8(output.stdout).expect("UTF-8");
     assert!(revoked.starts_with("revoked jti "), "{revoked}");
     let store = Store::open(&StoreConfig::Embedded {
         path: dir.path().join("store.redb"),
