@@ -24,53 +24,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use archway_config::{Config, PluginConfig, PluginSource};
-use archway_runtime::{Runtime, shared_key};
+use archway_runtime::shared_key;
 use archway_store::Store;
-use serde::{Deserialize, Serialize};
-
-use crate::status::hex;
 
 /// The builtin the keys belong to.
 pub const PLUGIN: &str = "api-key-auth";
-/// The plugin's namespace when its config names none.
-const DEFAULT_NAMESPACE: &str = "api-keys";
 /// The most records a listing reads.
 const MAX_KEYS: usize = 100_000;
 /// The longest subject, role, permission or tenant a principal may carry.
 const MAX_NAME_BYTES: usize = 256;
 
-/// What a key stands for: the JSON the plugin reads (its `KeyRecord`), and what an admin
-/// API manages. Unknown fields are kept out of the way by both readers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRecord {
-    /// The key's public id: quotas are counted under `key:<id>`, `revoke` names it.
-    pub id: String,
-    /// The principal's subject.
-    pub subject: String,
-    /// The principal's tenant.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// The principal's roles.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// The principal's own permissions.
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// When the key was made, in Unix seconds.
-    pub created_at: u64,
-    /// When the key stops working, in Unix seconds.
-    #[serde(default)]
-    pub expires_at: Option<u64>,
-    /// When the key was revoked, in Unix seconds.
-    #[serde(default)]
-    pub revoked_at: Option<u64>,
-    /// Requests allowed per minute.
-    #[serde(default)]
-    pub per_minute: Option<u32>,
-    /// Requests allowed per day.
-    #[serde(default)]
-    pub per_day: Option<u32>,
-}
+/// What a key stands for: the plugin's own record type, which `archway keys` writes and
+/// an admin API manages, so writer and reader cannot drift apart.
+pub use api_key_auth::KeyRecord;
 
 /// What `create` makes a key for.
 #[derive(Clone, Debug, Default)]
@@ -240,17 +206,16 @@ pub enum Revoked {
     Already(KeyRecord),
 }
 
-/// The lower-case hex SHA-256 of a key: the name its record is stored under.
-pub fn key_hash(key: &str) -> String {
-    hex(&Runtime::content_hash(key.as_bytes()))
-}
+/// The lower-case hex SHA-256 of a key: the name its record is stored under (the
+/// plugin's own function).
+pub use api_key_auth::key_hash;
 
 /// The namespace of the config's `api-key-auth` plugin: the one named `plugin`, or the
 /// only one (several are fine when they share one namespace).
 fn namespace(config: &Config, plugin: Option<&str>) -> anyhow::Result<String> {
     let of = |p: &PluginConfig| -> anyhow::Result<String> {
         let namespace = match p.config.get("namespace") {
-            None => DEFAULT_NAMESPACE.to_owned(),
+            None => api_key_auth::DEFAULT_NAMESPACE.to_owned(),
             Some(toml::Value::String(namespace)) => namespace.clone(),
             Some(_) => bail!("plugin {}: config namespace must be a string", p.name),
         };

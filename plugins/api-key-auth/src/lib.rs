@@ -58,6 +58,8 @@ use sha2::{Digest, Sha256};
 const GATEWAY_CREDENTIAL: &str = "x-api-key";
 /// The window of `per_minute`, in seconds.
 pub const MINUTE: u32 = 60;
+/// The shared kv namespace of the key records when the config names none.
+pub const DEFAULT_NAMESPACE: &str = "api-keys";
 /// The window of `per_day`, in seconds.
 pub const DAY: u32 = 86_400;
 
@@ -75,7 +77,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             header: GATEWAY_CREDENTIAL.to_owned(),
-            namespace: "api-keys".to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
         }
     }
 }
