@@ -373,6 +373,13 @@ async fn roles_grant_the_permissions_that_any_and_all_routes_require() {
         );
         assert_eq!(statuses, (any, all), "roles {roles} on /any and /all");
     }
+    let reader = rs256(&claims(json!({"roles": ["reader"]})));
+    let refused = call(gateway.addr(), "/all", &reader, &[]).await;
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some(r#"Bearer error="insufficient_scope""#),
+        "a valid token without enough permissions is told so (RFC 6750 3.1)"
+    );
     gateway.stop().await;
 }
 

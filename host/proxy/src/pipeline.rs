@@ -187,7 +187,15 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
         };
         let strategy = route.config.permission_check_strategy;
         if !strategy.allows(required, &principal.permissions) {
-            return Break(route.error(GatewayError::Forbidden, "insufficient permissions"));
+            let mut refused = route.error(GatewayError::Forbidden, "insufficient permissions");
+            if carries_bearer_token(&head.headers) {
+                // RFC 6750 3.1: the token is valid but does not grant enough.
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+                );
+            }
+            return Break(refused);
         }
     }
     for plugin in &route.authorize {
@@ -195,6 +203,14 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
         decide(route, Phase::Authorize, plugin, answer)?;
     }
     Continue(())
+}
+
+/// Whether the request authenticates with `Authorization: Bearer`.
+fn carries_bearer_token(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
 }
 
 /// Adds the permissions the principal's roles grant to its own, so routes can require
