@@ -174,7 +174,8 @@ impl KeyStore {
         Ok(Revoked::Now(record))
     }
 
-    /// Every readable record with its store key and stored bytes.
+    /// Every readable record with its store key and stored bytes; refuses rather than
+    /// miss records past what one scan reads.
     async fn stored(&self) -> anyhow::Result<Vec<(String, Vec<u8>, KeyRecord)>> {
         let prefix = shared_key(&self.namespace, "");
         let found = self
@@ -182,6 +183,13 @@ impl KeyStore {
             .scan_prefix(&prefix, MAX_KEYS)
             .await
             .with_context(|| format!("cannot read API keys in namespace {}", self.namespace))?;
+        if found.len() >= MAX_KEYS {
+            bail!(
+                "namespace {} holds {MAX_KEYS} or more key records, more than this command reads; \
+                 a key past them could not be found",
+                self.namespace
+            );
+        }
         Ok(found
             .into_iter()
             .filter_map(|(slot, bytes)| {
