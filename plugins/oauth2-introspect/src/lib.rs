@@ -46,7 +46,8 @@
 //!   the `scope` claim's scopes added to the permissions; the whole answer is the
 //!   principal's claims. It is cached under the token's SHA-256 (never the token) for
 //!   `cache_ttl_seconds`, but never past its `exp`;
-//! - `active: false`, an answer without a subject, or one with unusable claims: 401
+//! - `active: false`, an answer without a subject, one with unusable claims, or an `nbf`
+//!   still ahead: 401
 //!   `www-authenticate: Bearer error="invalid_token"`; an `exp` already past: 401 with
 //!   `error_description="token expired"`;
 //! - the service unreachable or timing out, a status other than 200, or an answer that
@@ -228,6 +229,13 @@ impl Introspect {
             Expiry::Invalid => return Err(Deny::invalid_token()),
             Expiry::At(at) if at <= now_ms => return Err(Deny::token_expired()),
             Expiry::At(_) | Expiry::Never => {}
+        }
+        let not_before_ms = answer
+            .get("nbf")
+            .and_then(Value::as_u64)
+            .map(|s| s.saturating_mul(1000));
+        if not_before_ms.is_some_and(|nbf| nbf > now_ms) {
+            return Err(Deny::invalid_token());
         }
         self.config
             .claims

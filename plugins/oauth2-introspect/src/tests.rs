@@ -373,3 +373,11 @@ fn unknown_fields_and_bad_values_are_refused_naming_the_field() {
         assert!(error.contains(expected), "{config}: {error}");
     }
 }
+
+#[test]
+fn an_active_token_not_yet_valid_is_refused() {
+    serve_idp(json!({"active": true, "sub": "early", "nbf": in_an_hour()}));
+    let plugin = configured(json!({"service": "idp"}));
+    let deny = ask(&plugin, Some("Bearer early-token")).expect_err("not yet valid");
+    assert_eq!((deny.status, deny.message.as_str()), (401, "invalid token"));
+}
