@@ -1,5 +1,5 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
-//! were in flight together, an HTTPS echo signed by the test CA in `tests/tls`, and an
+//! were in flight together, one that is slow, an HTTPS echo signed by the test CA in `tests/tls`, and an
 //! OAuth 2.0 token introspection endpoint that counts its calls.
 
 use std::collections::HashMap;
@@ -58,6 +58,15 @@ pub async fn rendezvous(delays: &[Duration]) -> Vec<SocketAddr> {
         addrs.push(addr);
     }
     addrs
+}
+
+/// Starts an upstream that answers every request `{"slow": true}` after `delay`.
+pub async fn slow_upstream(delay: Duration) -> SocketAddr {
+    serve_plain(move |_request| async move {
+        tokio::time::sleep(delay).await;
+        json(&serde_json::json!({"slow": true}))
+    })
+    .await
 }
 
 /// Starts an HTTPS upstream for `localhost`/`127.0.0.1`, its certificate signed by

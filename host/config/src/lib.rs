@@ -30,14 +30,14 @@ pub use error::ConfigError;
 pub use jwt::{ALGORITHMS, JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).
 pub use model::ErrorFormat;
-/// How a route spreads requests over a service's instances (not acted on yet).
+/// How a route spreads requests over a service's instances.
 pub use model::LoadBalanceStrategy;
 /// Whether a route needs `any` or `all` of its `required_permissions`.
 pub use model::PermissionStrategy;
 pub use model::{
-    Capability, Config, FailurePolicy, IdentityConfig, InstanceMode, LogConfig, LogFormat, Method,
-    MetricsConfig, PluginConfig, PluginSource, RateLimitFailure, RouteConfig, ServerConfig,
-    ServiceConfig, StoreSettings,
+    Capability, Config, Endpoint, FailurePolicy, IdentityConfig, InstanceConfig, InstanceMode,
+    InstanceStatus, LogConfig, LogFormat, Method, MetricsConfig, PluginConfig, PluginSource,
+    Protocol, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
 };
 
 use std::path::Path;

@@ -345,18 +345,131 @@ pub enum InstanceMode {
     PerRequest,
 }
 
-/// A named upstream service.
+/// A named upstream service: one base URL, or instances that routes balance over.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// The name routes use as `service_name`.
     pub name: String,
-    /// The base URL, `http://host:port` or `https://host:port`.
-    pub url: String,
+    /// The base URL of a single-instance service, `http://host:port` or
+    /// `https://host:port`; exactly one of `url` and `instances` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The service's instances (the admin contract's registration fields).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceConfig>,
     /// For `https` services: a PEM file of the CA certificates that sign the service's
     /// certificate, trusted instead of the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+}
+
+/// One instance of a service, as the admin contract registers it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Unique within the service.
+    pub instance_id: String,
+    /// The host name or IP address.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// `http` (default) or `https`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Its share of `weighted` balancing, 1-1000.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// `draining` takes no new requests; `healthy` (default) does.
+    #[serde(default)]
+    pub status: InstanceStatus,
+}
+
+fn default_weight() -> u32 {
+    100
+}
+
+/// How the gateway talks to an instance.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain HTTP.
+    #[default]
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Protocol {
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// Whether an instance takes new requests, as configured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStatus {
+    /// Takes requests.
+    #[default]
+    Healthy,
+    /// Finishes what it has, takes nothing new.
+    Draining,
+}
+
+impl ServiceConfig {
+    /// The service's instances as `(id, base URL, weight, draining)`: its `url` as one
+    /// instance named after the service, or each of `instances`.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        match &self.url {
+            Some(url) => vec![Endpoint {
+                id: self.name.clone(),
+                url: url.clone(),
+                weight: default_weight(),
+                draining: false,
+            }],
+            None => self
+                .instances
+                .iter()
+                .map(|instance| Endpoint {
+                    id: instance.instance_id.clone(),
+                    url: format!(
+                        "{}://{}:{}",
+                        instance.protocol.scheme(),
+                        bracketed(&instance.host),
+                        instance.port
+                    ),
+                    weight: instance.weight,
+                    draining: instance.status == InstanceStatus::Draining,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An IPv6 address in brackets, as URLs write it.
+fn bracketed(host: &str) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]"),
+        false => host.to_owned(),
+    }
+}
+
+/// One instance of a service, resolved to a base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The instance id (the service name for a `url` service).
+    pub id: String,
+    /// `scheme://host:port`.
+    pub url: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Whether it takes no new requests.
+    pub draining: bool,
 }
 
 /// What to do when a plugin on a route fails (trap, timeout, bad output).

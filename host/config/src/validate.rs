@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::model::{default_cache_ttl, default_retry_count, default_version};
-use crate::{Capability, Config, ConfigError, LoadBalanceStrategy, PluginConfig, RouteConfig};
+use crate::{Capability, Config, ConfigError, PluginConfig, RouteConfig, ServiceConfig};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
@@ -31,17 +31,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         problems.extend(key_set.problems(name));
     }
     for service in &config.services {
-        if let Err(why) = check_service_url(&service.url) {
-            problems.push(format!(
-                "service {}: url {:?} {why}",
-                service.name, service.url
-            ));
-        } else if service.ca_file.is_some() && !service.url.starts_with("https://") {
-            problems.push(format!(
-                "service {}: ca_file is set but the url is not https://",
-                service.name
-            ));
-        }
+        check_service(service, &mut problems);
     }
     for route in &config.routes {
         check_route(config, route, &mut problems);
@@ -246,6 +236,49 @@ fn check_share(plugin: &PluginConfig, problems: &mut Vec<String>) {
 }
 
 /// Services are plain `http://host:port` bases for now.
+fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
+    let name = &service.name;
+    if service.url.is_some() != service.instances.is_empty() {
+        problems.push(format!(
+            "service {name}: set exactly one of url and instances"
+        ));
+        return;
+    }
+    let endpoints = service.endpoints();
+    for endpoint in &endpoints {
+        if let Err(why) = check_service_url(&endpoint.url) {
+            problems.push(format!(
+                "service {name}: instance {} url {:?} {why}",
+                endpoint.id, endpoint.url
+            ));
+        }
+    }
+    for instance in &service.instances {
+        if instance.instance_id.is_empty() || instance.instance_id.len() > 100 {
+            problems.push(format!(
+                "service {name}: instance_id must be 1-100 characters"
+            ));
+        }
+        if !(1..=1000).contains(&instance.weight) {
+            problems.push(format!(
+                "service {name}: instance {} weight must be 1-1000",
+                instance.instance_id
+            ));
+        }
+    }
+    unique(
+        service.instances.iter().map(|i| i.instance_id.as_str()),
+        &format!("service {name} instance_id"),
+        problems,
+    );
+    let https = endpoints.iter().any(|e| e.url.starts_with("https://"));
+    if service.ca_file.is_some() && !https {
+        problems.push(format!(
+            "service {name}: ca_file is set but no instance is https"
+        ));
+    }
+}
+
 fn check_service_url(url: &str) -> Result<(), &'static str> {
     let uri: http::Uri = url.parse().map_err(|_| "is not a URL")?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
@@ -384,12 +417,6 @@ pub(crate) fn warnings(config: &Config) -> Vec<String> {
         }
         if route.cache_ttl_seconds != default_cache_ttl() {
             inert("cache_ttl_seconds", route.cache_ttl_seconds.to_string());
-        }
-        if route.load_balance_strategy != LoadBalanceStrategy::default() {
-            inert(
-                "load_balance_strategy",
-                format!("{:?}", route.load_balance_strategy.as_str()),
-            );
         }
         if route.retry_count == default_retry_count() || route.circuit_breaker_enabled {
             keeping_defaults += 1;
@@ -693,6 +720,7 @@ mod tests {
 
     #[test]
     fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
+        // load_balance_strategy acts, so it is not among them.
         let config = parse(&route_with(
             "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",
         ))
@@ -706,7 +734,6 @@ mod tests {
                 format!("route r: circuit_breaker_enabled = false {later}"),
                 format!("route r: cache_enabled = true {later}"),
                 format!("route r: cache_ttl_seconds = 60 {later}"),
-                format!("route r: load_balance_strategy = \"weighted\" {later}"),
             ]
         );
     }
@@ -844,7 +871,7 @@ mod tests {
         .expect_err("plain http with a CA");
         assert!(
             err.to_string()
-                .contains("service s: ca_file is set but the url is not https://"),
+                .contains("service s: ca_file is set but no instance is https"),
             "{err}"
         );
     }

@@ -197,7 +197,8 @@ mod tests {
     fn service(name: &str) -> ServiceConfig {
         ServiceConfig {
             name: name.to_owned(),
-            url: "http://127.0.0.1:9000".to_owned(),
+            url: Some("http://127.0.0.1:9000".to_owned()),
+            instances: Vec::new(),
             ca_file: None,
         }
     }

@@ -315,8 +315,16 @@ async fn dispatch(
                 }
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
-            let sent = match upstream::request(head, service, &upstream_path, headers, body) {
+            let Some(instance) = service.pick(route.config.load_balance_strategy) else {
+                let message = format!(
+                    "no instance of service {} takes requests",
+                    route.config.service_name
+                );
+                return Break(route.error(GatewayError::Unavailable, &message));
+            };
+            let sent = match upstream::request(head, instance, &upstream_path, headers, body) {
                 Ok(request) => {
+                    let _in_flight = instance.start();
                     let started = std::time::Instant::now();
                     let sent = service.client.send(request).await;
                     service.duration.record(started.elapsed().as_secs_f64());
@@ -327,7 +335,7 @@ async fn dispatch(
             match sent {
                 Ok(response) => Continue(response.map(Either::Left)),
                 Err(error) => {
-                    tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream request failed");
+                    tracing::warn!(target: "archway.upstream", route = &*route.id, instance = &*instance.id, %error, "upstream request failed");
                     Break(route.error(error.gateway_error(), error.client_message()))
                 }
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use archway_config::LoadBalanceStrategy;
 use archway_runtime::{
     ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply,
 };
@@ -40,9 +41,15 @@ impl ServiceCalls for ServiceDirectory {
 /// Sends one call and reads the whole response, up to the call's body limit.
 async fn send(service: &Service, call: ServiceCall) -> Result<ServiceReply, ServiceCallError> {
     let name = &call.service;
+    let instance = service
+        .pick(LoadBalanceStrategy::RoundRobin)
+        .ok_or_else(|| {
+            ServiceCallError::Unavailable(format!("no instance of service {name} takes requests"))
+        })?;
+    let _in_flight = instance.start();
     let uri = Uri::builder()
-        .scheme(service.scheme.clone())
-        .authority(service.authority.clone())
+        .scheme(instance.scheme.clone())
+        .authority(instance.authority.clone())
         .path_and_query(call.path)
         .build()
         .map_err(|e| ServiceCallError::Invalid(format!("service {name}: {e}")))?;

@@ -11,7 +11,7 @@ use http::{Request, Uri};
 
 use crate::body::UpstreamBody;
 use crate::error::GatewayError;
-use crate::service::Service;
+use crate::service::Instance;
 
 /// Why an upstream call failed, with its cause; says whether the request may have
 /// reached the upstream (retries must not re-send one that may have).
@@ -74,13 +74,13 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// The upstream request for a request head: method, rewritten path, forwarded headers.
 pub fn request(
     head: &RequestHead,
-    service: &Service,
+    instance: &Instance,
     upstream_path: &str,
     headers: HeaderMap,
     body: UpstreamBody,
 ) -> Result<Request<UpstreamBody>, UpstreamError> {
     let invalid = |reason: &str| UpstreamError::InvalidRequest {
-        authority: service.authority.clone(),
+        authority: instance.authority.clone(),
         reason: reason.to_owned(),
     };
     let path_and_query = match &head.query {
@@ -89,8 +89,8 @@ pub fn request(
     }
     .map_err(|_| invalid("the path or query is not valid"))?;
     let uri = Uri::builder()
-        .scheme(service.scheme.clone())
-        .authority(service.authority.clone())
+        .scheme(instance.scheme.clone())
+        .authority(instance.authority.clone())
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| invalid("the URI is not valid"))?;
