@@ -125,3 +125,46 @@ async fn a_service_whose_every_instance_drains_answers_503() {
     assert_eq!(reply.json()["code"], "F50300");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_bulkhead_refuses_at_once_while_other_services_stay_fast() {
+    let slow = slow_upstream(Duration::from_millis(1000)).await;
+    let fast = upstream().await;
+    let text = format!(
+        "[log]\naccess_log = false\n\
+         [[services]]\nname = \"slow\"\nurl = \"http://{slow}\"\n\
+         max_concurrent_requests = 1\nmax_waiting_requests = 1\n\
+         [[services]]\nname = \"fast\"\nurl = \"http://{fast}\"\n\
+         [[routes]]\nid = \"slow\"\nservice_name = \"slow\"\npath_pattern = \"/slow/*\"\n\
+         requires_auth = false\nrate_limit_rpm = 0\n\
+         [[routes]]\nid = \"fast\"\nservice_name = \"fast\"\npath_pattern = \"/fast/*\"\n\
+         requires_auth = false\nrate_limit_rpm = 0\n"
+    );
+    let gateway = gateway(&text, fast).await;
+    let addr = gateway.addr();
+    // One request in flight and one waiting fill the bulkhead.
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(async move { get(addr, "/slow/x", &[]).await.status }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = get(addr, "/slow/x", &[]).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.json()["code"], "F50300");
+    assert!(
+        held.iter().all(|request| !request.is_finished()),
+        "refused while the bulkhead's requests were still in flight, without waiting for a slot"
+    );
+    assert_eq!(
+        get(addr, "/fast/x", &[]).await.status,
+        200,
+        "other services serve"
+    );
+    for request in held {
+        assert_eq!(
+            request.await.expect("request"),
+            200,
+            "the admitted and the waiting one"
+        );
+    }
+    gateway.stop().await;
+}

@@ -358,6 +358,14 @@ pub struct ServiceConfig {
     /// The service's instances (the admin contract's registration fields).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceConfig>,
+    /// A bulkhead: the most requests in flight to the service at once (forwarded and
+    /// plugins' calls); more wait in `max_waiting_requests`, or get 503 at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u32>,
+    /// Requests that may wait for a slot when `max_concurrent_requests` are in flight
+    /// (within their route's timeout); beyond them, 503 F50300 at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_waiting_requests: u32,
     /// For `https` services: a PEM file of the CA certificates that sign the service's
     /// certificate, trusted instead of the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,6 +395,10 @@ pub struct InstanceConfig {
 
 fn default_weight() -> u32 {
     100
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How the gateway talks to an instance.

@@ -271,6 +271,20 @@ fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
         &format!("service {name} instance_id"),
         problems,
     );
+    match service.max_concurrent_requests {
+        Some(cap) if !(1..=100_000).contains(&cap) => problems.push(format!(
+            "service {name}: max_concurrent_requests must be 1-100000"
+        )),
+        None if service.max_waiting_requests > 0 => problems.push(format!(
+            "service {name}: max_waiting_requests needs max_concurrent_requests"
+        )),
+        _ => {}
+    }
+    if service.max_waiting_requests > 100_000 {
+        problems.push(format!(
+            "service {name}: max_waiting_requests must be at most 100000"
+        ));
+    }
     let https = endpoints.iter().any(|e| e.url.starts_with("https://"));
     if service.ca_file.is_some() && !https {
         problems.push(format!(

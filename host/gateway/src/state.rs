@@ -199,6 +199,8 @@ mod tests {
             name: name.to_owned(),
             url: Some("http://127.0.0.1:9000".to_owned()),
             instances: Vec::new(),
+            max_concurrent_requests: None,
+            max_waiting_requests: 0,
             ca_file: None,
         }
     }

@@ -9,6 +9,7 @@
 
 mod balance;
 mod body;
+mod bulkhead;
 mod client;
 pub mod error;
 mod jwks;

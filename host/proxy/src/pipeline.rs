@@ -315,11 +315,13 @@ async fn dispatch(
                 }
                 (None, None) => Either::Right(Full::new(Bytes::new())),
             };
+            let service_name = &route.config.service_name;
+            let Ok(_admitted) = service.bulkhead.enter().await else {
+                let message = format!("service {service_name} is at its request limit");
+                return Break(route.error(GatewayError::Unavailable, &message));
+            };
             let Some(instance) = service.pick(route.config.load_balance_strategy) else {
-                let message = format!(
-                    "no instance of service {} takes requests",
-                    route.config.service_name
-                );
+                let message = format!("no instance of service {service_name} takes requests");
                 return Break(route.error(GatewayError::Unavailable, &message));
             };
             let sent = match upstream::request(head, instance, &upstream_path, headers, body) {

@@ -12,6 +12,7 @@ use http::uri::{Authority, Scheme};
 use metrics::Histogram;
 
 use crate::balance::Balancer;
+use crate::bulkhead::Bulkhead;
 use crate::client::{Clients, HttpClient, TlsError};
 use crate::metrics::upstream_duration;
 
@@ -21,6 +22,8 @@ pub struct Service {
     /// Its instances, in config order.
     pub(crate) instances: Vec<Instance>,
     balancer: Balancer,
+    /// The cap on requests in flight to it.
+    pub(crate) bulkhead: Bulkhead,
     /// The pool its requests go through.
     pub client: HttpClient,
     /// How long it takes to answer forwarded requests.
@@ -154,6 +157,7 @@ fn resolve(config: &ServiceConfig, clients: &Clients) -> Result<Service, Service
     Ok(Service {
         instances,
         balancer: Balancer::default(),
+        bulkhead: Bulkhead::new(config.max_concurrent_requests, config.max_waiting_requests),
         client,
         duration: upstream_duration(&config.name),
     })

@@ -41,6 +41,9 @@ impl ServiceCalls for ServiceDirectory {
 /// Sends one call and reads the whole response, up to the call's body limit.
 async fn send(service: &Service, call: ServiceCall) -> Result<ServiceReply, ServiceCallError> {
     let name = &call.service;
+    let _admitted = service.bulkhead.enter().await.map_err(|_| {
+        ServiceCallError::Unavailable(format!("service {name} is at its request limit"))
+    })?;
     let instance = service
         .pick(LoadBalanceStrategy::RoundRobin)
         .ok_or_else(|| {

@@ -1,0 +1,82 @@
+//! A service's bulkhead: at most `max_concurrent_requests` in flight to it, at most
+//! `max_waiting_requests` waiting for a slot, and every further request refused at once,
+//! so one slow service cannot hold every connection and worker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// The slots of one service; without a cap, everyone enters.
+#[derive(Debug)]
+pub(crate) struct Bulkhead {
+    slots: Option<Semaphore>,
+    max_waiting: usize,
+    waiting: AtomicUsize,
+}
+
+/// A request inside the bulkhead: its slot is free again when this drops.
+#[derive(Debug)]
+pub(crate) struct Admitted<'a> {
+    _slot: Option<SemaphorePermit<'a>>,
+}
+
+/// The bulkhead is full and so is its waiting room.
+#[derive(Debug)]
+pub(crate) struct Full;
+
+impl Bulkhead {
+    /// `max_concurrent` slots (none: no cap) and `max_waiting` places to wait for one.
+    pub(crate) fn new(max_concurrent: Option<u32>, max_waiting: u32) -> Self {
+        Self {
+            slots: max_concurrent.map(|cap| Semaphore::new(cap as usize)),
+            max_waiting: max_waiting as usize,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A slot now, or after waiting in the waiting room when there is a place in it.
+    pub(crate) async fn enter(&self) -> Result<Admitted<'_>, Full> {
+        let Some(slots) = &self.slots else {
+            return Ok(Admitted { _slot: None });
+        };
+        if let Ok(permit) = slots.try_acquire() {
+            return Ok(Admitted {
+                _slot: Some(permit),
+            });
+        }
+        let placed = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < self.max_waiting).then_some(waiting + 1)
+            });
+        if placed.is_err() {
+            return Err(Full);
+        }
+        let permit = slots.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit
+            .map(|permit| Admitted {
+                _slot: Some(permit),
+            })
+            .map_err(|_| Full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_bulkhead_refuses_at_once_beyond_its_waiting_room() {
+        let bulkhead = Bulkhead::new(Some(1), 0);
+        let first = bulkhead.enter().await.expect("a slot");
+        assert!(bulkhead.enter().await.is_err(), "no slot, no waiting room");
+        drop(first);
+        assert!(bulkhead.enter().await.is_ok(), "the slot is free again");
+        let unlimited = Bulkhead::new(None, 0);
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.push(unlimited.enter().await.expect("no cap"));
+        }
+    }
+}
