@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
 
 /// The JWT algorithms a key set may pin, by their JOSE names.
-pub const ALGORITHMS: [&str; 12] = [
+const ALGORITHMS: [&str; 12] = [
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
     "ES384", "EdDSA",
 ];

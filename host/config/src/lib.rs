@@ -27,7 +27,7 @@ mod model;
 mod validate;
 
 pub use error::ConfigError;
-pub use jwt::{ALGORITHMS, JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
+pub use jwt::{JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).
 pub use model::ErrorFormat;
 /// How a route spreads requests over a service's instances.

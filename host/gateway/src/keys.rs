@@ -100,11 +100,6 @@ impl KeyStore {
         Ok(Self::new(store, namespace))
     }
 
-    /// The shared namespace the keys live in.
-    pub fn namespace(&self) -> &str {
-        &self.namespace
-    }
-
     /// Makes a key and stores its record.
     pub async fn create(&self, new: &NewKey) -> anyhow::Result<CreatedKey> {
         check_new(new)?;
