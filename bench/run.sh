@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side loopback benchmark: the example upstream direct, Archway without plugins,
+# Archway balancing over two instances with circuit breakers,
 # Archway with an authenticate + authorize + transform chain, Archway relaying through a
 # handler plugin's upstream.send, Archway authenticating HS256/RS256/ES256 JWTs and API
 # keys, and nginx as a reverse proxy.
@@ -16,6 +17,7 @@ archway_config=${BENCH_ARCHWAY_CONFIG:-bench/archway-bench.toml} # relative to t
 
 # Fixed ports: bench/archway-bench.toml names them too.
 upstream_port=19000
+second_upstream_port=19001 # the second instance of the balanced stage
 archway_port=18080
 nginx_port=18081
 host=127.0.0.1
@@ -225,6 +227,11 @@ if [[ $skip_archway == 1 ]]; then
     log "BENCH_SKIP_ARCHWAY=1: skipping the Archway stages"
 else
     port_free $archway_port
+    port_free $second_upstream_port
+    "$target/release/archway-example-upstream" --listen "$host:$second_upstream_port" >"$tmp/upstream2.log" 2>&1 &
+    second_upstream_pid=$!
+    pids+=("$second_upstream_pid")
+    wait_up second-upstream "$second_upstream_pid" "http://$host:$second_upstream_port/health" "$tmp/upstream2.log"
     archway=("$target/release/archway")
     # The API key and the tokens of the authentication stages, made before the gateway
     # opens its (embedded) store.
@@ -254,6 +261,8 @@ else
         "http://$host:$archway_port/chain/bench-user$path" | grep -qi '^x-archway: bench' ||
         die "archway-chain: response lacks the x-archway header the transform adds"
     measure archway-no-plugins "http://$host:$archway_port/plain$path" "$archway_pid"
+    expect_status archway-balanced 200 "http://$host:$archway_port/balanced$path"
+    measure archway-balanced "http://$host:$archway_port/balanced$path" "$archway_pid"
     measure archway-chain "http://$host:$archway_port/chain/bench-user$path" "$archway_pid"
     expect_status archway-relay 200 "http://$host:$archway_port/relay$path"
     measure archway-relay "http://$host:$archway_port/relay$path" "$archway_pid"
@@ -269,6 +278,7 @@ else
     measure archway-auth-api-key "http://$host:$archway_port/auth-api-key$path" "$archway_pid"
     unset credential
     stop "$archway_pid"
+    stop "$second_upstream_pid"
 fi
 
 # --- 4. nginx reverse proxy ----------------------------------------------------------
@@ -329,7 +339,7 @@ cat <<EOF
 
 $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr).
 wrk: $threads threads, $connections connections, ${seconds}s per stage after ${warmup}s warm-up,
-path \`$path\` (Archway: \`/plain$path\`, \`/chain/bench-user$path\`, \`/relay$path\`, \`/auth-<method>$path\`). Load generator and servers share the machine.
+path \`$path\` (Archway: \`/plain$path\`, \`/balanced$path\`, \`/chain/bench-user$path\`, \`/relay$path\`, \`/auth-<method>$path\`). Load generator and servers share the machine.
 
 | stage | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx |
 |---|---:|---:|---:|---:|---:|
@@ -343,7 +353,8 @@ cat <<EOF
 | ratio | req/s | p50 | p99 | CPU/req |
 |---|---:|---:|---:|---:|
 EOF
-for pair in "archway-no-plugins nginx" "archway-chain archway-no-plugins" "archway-relay archway-no-plugins" \
+for pair in "archway-no-plugins nginx" "archway-balanced archway-no-plugins" \
+    "archway-chain archway-no-plugins" "archway-relay archway-no-plugins" \
     "archway-auth-hs256 archway-no-plugins" "archway-auth-rs256 archway-no-plugins" \
     "archway-auth-es256 archway-no-plugins" "archway-auth-api-key archway-no-plugins"; do
     read -r a b <<<"$pair"
