@@ -12,6 +12,7 @@ mod oauth2;
 mod plugins;
 mod python;
 mod reload;
+mod resilience;
 mod shared;
 mod store;
 mod ticks;
@@ -518,7 +519,7 @@ async fn check_warns_about_route_fields_that_have_no_effect_yet() {
     let config = archway_config::Config::from_toml_str(&text, std::path::Path::new("."))
         .expect("valid config");
     let report = archway::check(&config).await.expect("check passes");
-    for field in ["retry_count = 5", "cache_enabled = true"] {
+    for field in ["cache_enabled = true"] {
         assert!(
             report
                 .warnings
@@ -528,14 +529,13 @@ async fn check_warns_about_route_fields_that_have_no_effect_yet() {
             report.warnings
         );
     }
-    assert!(
-        !report
-            .warnings
-            .iter()
-            .any(|w| w.contains("load_balance_strategy")),
-        "load_balance_strategy acts: {:?}",
-        report.warnings
-    );
+    for acting in ["load_balance_strategy", "retry_count", "circuit_breaker"] {
+        assert!(
+            !report.warnings.iter().any(|w| w.contains(acting)),
+            "{acting} acts: {:?}",
+            report.warnings
+        );
+    }
 }
 
 /// With one call slot, four concurrent requests to a plugin that computes for its whole

@@ -285,3 +285,73 @@ fn json_status(status: u16, value: &serde_json::Value) -> Response<Full<Bytes>> 
     );
     response
 }
+
+/// How a [`Scripted`] upstream answers, changed while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// 200 `{"instance": name, "method": ..., "body": ...}`; `/health` answers 200.
+    Serve,
+    /// Every request, `/health` too, gets this status with the same JSON.
+    Status(u16),
+}
+
+/// An upstream whose answers a test scripts, which counts the requests it got and can be
+/// killed (its port closed and its connections cut), started by [`scripted`].
+pub struct Scripted {
+    addr: SocketAddr,
+    script: Arc<std::sync::Mutex<Script>>,
+    requests: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Scripted {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests it received, health checks (`GET /health`) not counted.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Answers from now on by `script`.
+    pub fn set(&self, script: Script) {
+        *self.script.lock().expect("script lock") = script;
+    }
+
+    /// Closes its port and cuts its open connections.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a [`Scripted`] upstream named `name` that serves.
+pub async fn scripted(name: &str) -> Scripted {
+    let script = Arc::new(std::sync::Mutex::new(Script::Serve));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (name, counted, current) = (name.to_owned(), requests.clone(), script.clone());
+    let (addr, task) = spawn_plain(move |request: Request<Incoming>| {
+        let (name, counted, current) = (name.clone(), counted.clone(), current.clone());
+        async move {
+            if request.uri().path() != "/health" {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            let method = request.method().to_string();
+            let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+            let reply = serde_json::json!({"instance": name, "method": method, "body": body});
+            match *current.lock().expect("script lock") {
+                Script::Serve => json(&reply),
+                Script::Status(status) => json_status(status, &reply),
+            }
+        }
+    })
+    .await;
+    Scripted {
+        addr,
+        script,
+        requests,
+        task,
+    }
+}

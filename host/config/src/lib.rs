@@ -24,6 +24,7 @@
 mod error;
 mod jwt;
 mod model;
+mod resilience;
 mod validate;
 
 pub use error::ConfigError;
@@ -36,9 +37,10 @@ pub use model::LoadBalanceStrategy;
 pub use model::PermissionStrategy;
 pub use model::{
     Capability, Config, Endpoint, FailurePolicy, IdentityConfig, InstanceConfig, InstanceMode,
-    InstanceStatus, LogConfig, LogFormat, Method, MetricsConfig, PluginConfig, PluginSource,
+    InstanceStatus, LogConfig, LogFormat, Method, MetricsConfig, PluginConfig, PluginSource, Probe,
     Protocol, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
 };
+pub use resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
 
 use std::path::Path;
 

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
+
 /// The whole gateway config.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -346,7 +348,7 @@ pub enum InstanceMode {
 }
 
 /// A named upstream service: one base URL, or instances that routes balance over.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// The name routes use as `service_name`.
@@ -366,6 +368,15 @@ pub struct ServiceConfig {
     /// (within their route's timeout); beyond them, 503 F50300 at once.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_waiting_requests: u32,
+    /// When its instances are marked unhealthy and healthy again.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub health: HealthConfig,
+    /// Its instances' circuit breakers.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub circuit_breaker: BreakerConfig,
+    /// The share of its requests that may be retries.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retry_budget: RetryBudgetConfig,
     /// For `https` services: a PEM file of the CA certificates that sign the service's
     /// certificate, trusted instead of the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -388,9 +399,28 @@ pub struct InstanceConfig {
     /// Its share of `weighted` balancing, 1-1000.
     #[serde(default = "default_weight")]
     pub weight: u32,
-    /// `draining` takes no new requests; `healthy` (default) does.
+    /// `healthy` (default) takes requests, `unhealthy` takes none until its probes pass,
+    /// `draining` finishes what it has and takes nothing new.
     #[serde(default)]
     pub status: InstanceStatus,
+    /// A path probed with `GET` every `health_check_interval_seconds`: a 2xx or 3xx
+    /// answer passes; without one, only failed requests mark the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_url: Option<String>,
+    /// Seconds between probes, 1-3600.
+    #[serde(default = "default_health_check_interval")]
+    pub health_check_interval_seconds: u64,
+    /// Free-form labels (version, environment) the admin API lists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn default_health_check_interval() -> u64 {
+    30
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_weight() -> u32 {
@@ -429,12 +459,14 @@ pub enum InstanceStatus {
     /// Takes requests.
     #[default]
     Healthy,
+    /// Takes no requests until its health checks pass.
+    Unhealthy,
     /// Finishes what it has, takes nothing new.
     Draining,
 }
 
 impl ServiceConfig {
-    /// The service's instances as `(id, base URL, weight, draining)`: its `url` as one
+    /// The service's instances resolved to base URLs: its `url` as one healthy
     /// instance named after the service, or each of `instances`.
     pub fn endpoints(&self) -> Vec<Endpoint> {
         match &self.url {
@@ -442,7 +474,8 @@ impl ServiceConfig {
                 id: self.name.clone(),
                 url: url.clone(),
                 weight: default_weight(),
-                draining: false,
+                status: InstanceStatus::Healthy,
+                probe: None,
             }],
             None => self
                 .instances
@@ -456,7 +489,11 @@ impl ServiceConfig {
                         instance.port
                     ),
                     weight: instance.weight,
-                    draining: instance.status == InstanceStatus::Draining,
+                    status: instance.status,
+                    probe: instance.health_check_url.clone().map(|path| Probe {
+                        path,
+                        interval_seconds: instance.health_check_interval_seconds,
+                    }),
                 })
                 .collect(),
         }
@@ -480,8 +517,19 @@ pub struct Endpoint {
     pub url: String,
     /// Its weight.
     pub weight: u32,
-    /// Whether it takes no new requests.
-    pub draining: bool,
+    /// Its status as registered.
+    pub status: InstanceStatus,
+    /// Its health check, if it has one.
+    pub probe: Option<Probe>,
+}
+
+/// An instance's active health check.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Probe {
+    /// The path probed with `GET`.
+    pub path: String,
+    /// Seconds between probes.
+    pub interval_seconds: u64,
 }
 
 /// What to do when a plugin on a route fails (trap, timeout, bad output).
@@ -651,9 +699,15 @@ pub struct RouteConfig {
     /// The upstream timeout.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
-    /// Retries on upstream failure.
+    /// Retries on upstream failure, to another instance where there is one: idempotent
+    /// methods after a failure or a 502/503/504 answer, any method when the connection
+    /// failed before the request was sent.
     #[serde(default = "default_retry_count")]
     pub retry_count: u32,
+    /// Whether `POST` and `PATCH` are retried too after they may have reached the
+    /// upstream (for upstreams that deduplicate them).
+    #[serde(default)]
+    pub retry_non_idempotent: bool,
     /// Whether the circuit breaker guards this route.
     #[serde(default = "default_true")]
     pub circuit_breaker_enabled: bool,
@@ -714,7 +768,7 @@ fn default_rpm() -> u32 {
 fn default_timeout_seconds() -> u64 {
     30
 }
-pub(crate) fn default_retry_count() -> u32 {
+fn default_retry_count() -> u32 {
     3
 }
 pub(crate) fn default_cache_ttl() -> u64 {

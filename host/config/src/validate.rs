@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::{default_cache_ttl, default_retry_count, default_version};
+use crate::model::{default_cache_ttl, default_version};
 use crate::{Capability, Config, ConfigError, PluginConfig, RouteConfig, ServiceConfig};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
@@ -285,11 +285,82 @@ fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
             "service {name}: max_waiting_requests must be at most 100000"
         ));
     }
+    for instance in &service.instances {
+        let at = format!("service {name}: instance {}", instance.instance_id);
+        if let Some(path) = &instance.health_check_url
+            && (!path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err())
+        {
+            problems.push(format!(
+                "{at}: health_check_url must be a path starting with / (got {path:?})"
+            ));
+        }
+        if !(1..=3600).contains(&instance.health_check_interval_seconds) {
+            problems.push(format!(
+                "{at}: health_check_interval_seconds must be 1-3600"
+            ));
+        }
+    }
+    check_resilience(service, problems);
     let https = endpoints.iter().any(|e| e.url.starts_with("https://"));
     if service.ca_file.is_some() && !https {
         problems.push(format!(
             "service {name}: ca_file is set but no instance is https"
         ));
+    }
+}
+
+/// The service's health, breaker and retry-budget tables.
+fn check_resilience(service: &ServiceConfig, problems: &mut Vec<String>) {
+    let name = &service.name;
+    let health = &service.health;
+    let breaker = &service.circuit_breaker;
+    let budget = &service.retry_budget;
+    let ranges = [
+        (
+            "health.unhealthy_threshold",
+            u64::from(health.unhealthy_threshold),
+            1,
+            100,
+        ),
+        (
+            "health.healthy_threshold",
+            u64::from(health.healthy_threshold),
+            1,
+            100,
+        ),
+        ("health.timeout_ms", health.timeout_ms, 1, 60_000),
+        (
+            "health.passive_failures",
+            u64::from(health.passive_failures),
+            0,
+            1000,
+        ),
+        ("health.eject_seconds", health.eject_seconds, 1, 3600),
+        (
+            "circuit_breaker.failure_threshold",
+            u64::from(breaker.failure_threshold),
+            1,
+            10_000,
+        ),
+        (
+            "circuit_breaker.window_seconds",
+            breaker.window_seconds,
+            1,
+            3600,
+        ),
+        (
+            "circuit_breaker.open_seconds",
+            breaker.open_seconds,
+            1,
+            3600,
+        ),
+        ("retry_budget.percent", u64::from(budget.percent), 0, 100),
+        ("retry_budget.reserve", u64::from(budget.reserve), 0, 10_000),
+    ];
+    for (field, value, low, high) in ranges {
+        if !(low..=high).contains(&value) {
+            problems.push(format!("service {name}: {field} must be {low}-{high}"));
+        }
     }
 }
 
@@ -386,8 +457,7 @@ fn is_version_label(version: &str) -> bool {
 }
 
 /// Route fields the config accepts but the gateway does not act on yet: one line per
-/// route and field set away from its default, and one line for the contract defaults
-/// (`retry_count = 3`, `circuit_breaker_enabled = true`) that promise what is not done.
+/// route and field set away from its default.
 pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
     for (name, key_set) in &config.jwt.key_sets {
@@ -409,7 +479,6 @@ pub(crate) fn warnings(config: &Config) -> Vec<String> {
             }
         }
     }
-    let mut keeping_defaults = 0;
     for route in &config.routes {
         let mut inert = |field: &str, value: String| {
             warnings.push(format!(
@@ -420,33 +489,12 @@ pub(crate) fn warnings(config: &Config) -> Vec<String> {
         if route.version != default_version() {
             inert("version", format!("{:?}", route.version));
         }
-        if route.retry_count != default_retry_count() {
-            inert("retry_count", route.retry_count.to_string());
-        }
-        if !route.circuit_breaker_enabled {
-            inert("circuit_breaker_enabled", "false".to_owned());
-        }
         if route.cache_enabled {
             inert("cache_enabled", "true".to_owned());
         }
         if route.cache_ttl_seconds != default_cache_ttl() {
             inert("cache_ttl_seconds", route.cache_ttl_seconds.to_string());
         }
-        if route.retry_count == default_retry_count() || route.circuit_breaker_enabled {
-            keeping_defaults += 1;
-        }
-    }
-    if keeping_defaults > 0 {
-        let routes = if keeping_defaults == 1 {
-            "route"
-        } else {
-            "routes"
-        };
-        warnings.push(format!(
-            "the contract defaults retry_count = 3 and circuit_breaker_enabled = true have no \
-             effect yet (on {keeping_defaults} {routes}): upstream calls are not retried and no \
-             circuit breaker runs"
-        ));
     }
     warnings
 }
@@ -734,7 +782,8 @@ mod tests {
 
     #[test]
     fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
-        // load_balance_strategy acts, so it is not among them.
+        // load_balance_strategy, retry_count and circuit_breaker_enabled act, so they are
+        // not among them.
         let config = parse(&route_with(
             "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",
         ))
@@ -744,36 +793,10 @@ mod tests {
             config.warnings(),
             [
                 format!("route r: version = \"v2\" {later}"),
-                format!("route r: retry_count = 0 {later}"),
-                format!("route r: circuit_breaker_enabled = false {later}"),
                 format!("route r: cache_enabled = true {later}"),
                 format!("route r: cache_ttl_seconds = 60 {later}"),
             ]
         );
-    }
-
-    #[test]
-    fn contract_defaults_are_warned_about_once_for_all_routes() {
-        let text = route_with("")
-            + &route_with("")
-                .replace(SERVICE, "")
-                .replace("\"r\"", "\"s\"")
-            + &route_with("retry_count = 0\ncircuit_breaker_enabled = false")
-                .replace(SERVICE, "")
-                .replace("\"r\"", "\"t\"");
-        let warnings = parse(&text).expect("valid").warnings();
-        let defaults: Vec<_> = warnings
-            .iter()
-            .filter(|w| w.starts_with("the contract defaults"))
-            .collect();
-        assert_eq!(
-            defaults,
-            [
-                "the contract defaults retry_count = 3 and circuit_breaker_enabled = true have no \
-              effect yet (on 2 routes): upstream calls are not retried and no circuit breaker runs"
-            ]
-        );
-        assert_eq!(warnings.len(), 3, "{warnings:#?}");
     }
 
     #[test]
@@ -867,6 +890,49 @@ mod tests {
                 .contains("metrics: path \"metrics\" must be a plain path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn instances_take_health_checks_and_services_tune_breakers_and_budgets() {
+        let config = parse(
+            "[[services]]\nname = \"s\"\n[services.circuit_breaker]\nfailure_threshold = 2\n\
+             [services.retry_budget]\npercent = 50\n[[services.instances]]\ninstance_id = \"a\"\n\
+             host = \"127.0.0.1\"\nport = 9000\nstatus = \"unhealthy\"\nhealth_check_url = \"/health\"\n\
+             health_check_interval_seconds = 5\nmetadata = { version = \"1.0.1\" }\n",
+        )
+        .expect("valid");
+        let service = &config.services[0];
+        assert_eq!(service.circuit_breaker.failure_threshold, 2);
+        assert_eq!(
+            service.circuit_breaker.open_seconds, 30,
+            "the rest keep defaults"
+        );
+        assert_eq!(service.retry_budget.percent, 50);
+        assert_eq!(service.health.passive_failures, 5);
+        let endpoint = &service.endpoints()[0];
+        assert_eq!(endpoint.status, crate::InstanceStatus::Unhealthy);
+        assert_eq!(
+            endpoint.probe,
+            Some(crate::Probe {
+                path: "/health".to_owned(),
+                interval_seconds: 5
+            })
+        );
+        assert_eq!(service.instances[0].metadata["version"], "1.0.1");
+        let err = parse(
+            "[[services]]\nname = \"s\"\n[services.health]\nhealthy_threshold = 0\n\
+             [[services.instances]]\ninstance_id = \"a\"\nhost = \"h\"\nport = 1\n\
+             health_check_url = \"health\"\nhealth_check_interval_seconds = 0\n",
+        )
+        .expect_err("bad health settings");
+        let text = err.to_string();
+        for expected in [
+            "service s: instance a: health_check_url must be a path starting with / (got \"health\")",
+            "service s: instance a: health_check_interval_seconds must be 1-3600",
+            "service s: health.healthy_threshold must be 1-100",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
 use archway_jwt::{KeySets, Verifier};
-use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot};
+use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot, Upstreams};
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
@@ -56,7 +56,7 @@ pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
         config.clone(),
         Arc::default(),
         Arc::new(plugins.clone()),
-        clients,
+        Arc::new(Upstreams::new(clients)),
         loaded.sets,
     )?;
     let mut plugins: Vec<(String, String)> = plugins
@@ -146,7 +146,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
     let serving = Serving {
         plugins,
-        clients,
+        upstreams: Arc::new(Upstreams::new(clients)),
         key_sets: loaded.sets.clone(),
     };
     let snapshot = initial_snapshot(Arc::new(config), serving, &state).await?;
@@ -196,7 +196,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 /// What the first snapshot serves with, besides the config and the managed records.
 struct Serving {
     plugins: Arc<Plugins>,
-    clients: Arc<Clients>,
+    upstreams: Arc<Upstreams>,
     key_sets: Arc<KeySets>,
 }
 
@@ -209,7 +209,7 @@ async fn initial_snapshot(
 ) -> anyhow::Result<Snapshot> {
     let Serving {
         plugins,
-        clients,
+        upstreams,
         key_sets,
     } = serving;
     let managed = match state.managed().await {
@@ -217,7 +217,7 @@ async fn initial_snapshot(
             config.clone(),
             Arc::new(managed),
             plugins.clone(),
-            clients.clone(),
+            upstreams.clone(),
             key_sets.clone(),
         )
         .map_err(anyhow::Error::from),
@@ -231,7 +231,7 @@ async fn initial_snapshot(
                 config,
                 Arc::new(Managed::default()),
                 plugins,
-                clients,
+                upstreams,
                 key_sets,
             )?)
         }

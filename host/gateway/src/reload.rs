@@ -268,7 +268,7 @@ impl Reloader {
                     current.config().clone(),
                     current.managed().clone(),
                     current.plugins().clone(),
-                    current.clients().clone(),
+                    current.upstreams().clone(),
                     loaded.sets.clone(),
                 )?;
                 Ok((snapshot, ()))
@@ -331,7 +331,7 @@ impl Reloader {
                         config.clone(),
                         current.managed().clone(),
                         Arc::new(plugins.clone()),
-                        current.clients().clone(),
+                        current.upstreams().clone(),
                         key_sets.clone(),
                     )
                 };

@@ -198,10 +198,7 @@ mod tests {
         ServiceConfig {
             name: name.to_owned(),
             url: Some("http://127.0.0.1:9000".to_owned()),
-            instances: Vec::new(),
-            max_concurrent_requests: None,
-            max_waiting_requests: 0,
-            ca_file: None,
+            ..ServiceConfig::default()
         }
     }
 

@@ -58,7 +58,7 @@ async fn with_store_records(current: &Snapshot, state: &GatewayState) -> anyhow:
         current.config().clone(),
         Arc::new(managed),
         current.plugins().clone(),
-        current.clients().clone(),
+        current.upstreams().clone(),
         current.key_sets().clone(),
     )?)
 }

@@ -1,5 +1,6 @@
 //! Choosing an instance of a service for one request, by the route's
-//! `load_balance_strategy`, among the instances that take new requests (not draining).
+//! `load_balance_strategy`, among the instances the caller says may take it (healthy,
+//! not draining, breaker not open, not tried yet).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,42 +19,52 @@ pub(crate) struct Balancer {
 }
 
 impl Balancer {
-    /// The instance for the next request; `None` when every instance is draining.
-    pub(crate) fn pick<'a>(
+    /// The index of the instance for the next request among those `eligible` accepts;
+    /// `None` when it accepts none.
+    pub(crate) fn pick(
         &self,
-        instances: &'a [Instance],
+        instances: &[Instance],
         strategy: LoadBalanceStrategy,
-    ) -> Option<&'a Instance> {
-        let eligible = instances.iter().enumerate().filter(|(_, i)| !i.draining);
-        let count = eligible.clone().count();
+        eligible: impl Fn(usize, &Instance) -> bool,
+    ) -> Option<usize> {
+        let candidates = instances
+            .iter()
+            .enumerate()
+            .filter(|&(index, instance)| eligible(index, instance));
+        let count = candidates.clone().count();
         if count == 0 {
             return None;
         }
-        let index = match strategy {
+        match strategy {
             LoadBalanceStrategy::RoundRobin => {
                 let turn = self.next.fetch_add(1, Ordering::Relaxed) % count;
-                eligible.map(|(index, _)| index).nth(turn)?
+                candidates.map(|(index, _)| index).nth(turn)
             }
-            LoadBalanceStrategy::Weighted => self.weighted(instances),
+            LoadBalanceStrategy::Weighted => Some(self.weighted(instances.len(), candidates)),
             LoadBalanceStrategy::LeastConnections => {
                 // Ties go round-robin, so equally busy instances share the load.
                 let start = self.next.fetch_add(1, Ordering::Relaxed) % count;
-                let rotated = eligible.clone().skip(start).chain(eligible.take(start));
-                rotated.min_by_key(|(_, i)| i.in_flight())?.0
+                let rotated = candidates.clone().skip(start).chain(candidates.take(start));
+                rotated
+                    .min_by_key(|(_, i)| i.in_flight())
+                    .map(|(index, _)| index)
             }
-        };
-        instances.get(index)
+        }
     }
 
-    /// Smooth weighted round robin: every eligible instance gains its weight, the one
-    /// with the most is chosen and gives back the total, so over any window each gets
-    /// its share, spread out rather than in bursts.
-    fn weighted(&self, instances: &[Instance]) -> usize {
+    /// Smooth weighted round robin: every candidate gains its weight, the one with the
+    /// most is chosen and gives back the total, so over any window each gets its share,
+    /// spread out rather than in bursts.
+    fn weighted<'a>(
+        &self,
+        instances: usize,
+        candidates: impl Iterator<Item = (usize, &'a Instance)>,
+    ) -> usize {
         let mut current = self.current.lock().expect("balancer lock");
-        current.resize(instances.len(), 0);
+        current.resize(instances, 0);
         let mut total = 0;
         let mut best = None;
-        for (index, instance) in instances.iter().enumerate().filter(|(_, i)| !i.draining) {
+        for (index, instance) in candidates {
             let weight = i64::from(instance.weight);
             total += weight;
             current[index] += weight;
@@ -61,7 +72,7 @@ impl Balancer {
                 best = Some(index);
             }
         }
-        let best = best.expect("weighted is asked only with an eligible instance");
+        let best = best.expect("weighted is asked only with a candidate");
         current[best] -= total;
         best
     }
@@ -70,19 +81,31 @@ impl Balancer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::InstanceState;
+    use archway_config::{Endpoint, InstanceStatus};
+    use std::sync::Arc;
+
+    fn taking(_: usize, instance: &Instance) -> bool {
+        !instance.draining
+    }
 
     fn instances(weights: &[(u32, bool)]) -> Vec<Instance> {
         weights
             .iter()
             .enumerate()
             .map(|(n, &(weight, draining))| {
-                Instance::new(
-                    &format!("i{n}"),
-                    &format!("http://127.0.0.1:{}", 9000 + n),
+                let endpoint = Endpoint {
+                    id: format!("i{n}"),
+                    url: format!("http://127.0.0.1:{}", 9000 + n),
                     weight,
-                    draining,
-                )
-                .expect("instance")
+                    status: match draining {
+                        true => InstanceStatus::Draining,
+                        false => InstanceStatus::Healthy,
+                    },
+                    probe: None,
+                };
+                let state = Arc::new(InstanceState::new("s", &endpoint));
+                Instance::new(&endpoint, state).expect("instance")
             })
             .collect()
     }
@@ -95,12 +118,7 @@ mod tests {
     ) -> Vec<usize> {
         let mut counts = vec![0; all.len()];
         for _ in 0..n {
-            let picked = balancer.pick(all, strategy).expect("an instance");
-            let index = all
-                .iter()
-                .position(|i| std::ptr::eq(i, picked))
-                .expect("one of them");
-            counts[index] += 1;
+            counts[balancer.pick(all, strategy, taking).expect("an instance")] += 1;
         }
         counts
     }
@@ -127,11 +145,8 @@ mod tests {
         );
         let order: Vec<_> = (0..4)
             .map(|_| {
-                balancer
-                    .pick(&all, LoadBalanceStrategy::Weighted)
-                    .expect("one")
-                    .id
-                    .clone()
+                let index = balancer.pick(&all, LoadBalanceStrategy::Weighted, taking);
+                all[index.expect("one")].id.clone()
             })
             .collect();
         assert_eq!(
@@ -160,7 +175,7 @@ mod tests {
             LoadBalanceStrategy::Weighted,
             LoadBalanceStrategy::LeastConnections,
         ] {
-            assert!(Balancer::default().pick(&all, strategy).is_none());
+            assert!(Balancer::default().pick(&all, strategy, taking).is_none());
         }
     }
 }

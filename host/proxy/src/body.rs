@@ -2,21 +2,129 @@
 //! plugin produced. One enum instead of a boxed trait object keeps the hot path free of
 //! an allocation per body.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderMap, header};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::bulkhead::Admitted;
 use crate::metrics::CountedBody;
+use crate::service::InFlight;
 
 /// A response body: the upstream's stream, or a buffer.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<Relayed, Full<Bytes>>;
 
 /// A client's request body, its bytes counted for the metrics endpoint.
 pub type ClientBody = CountedBody<Incoming>;
 
-/// A request body sent upstream: the client's stream under the size limit, or a buffer.
-pub type UpstreamBody = Either<Limited<ClientBody>, Full<Bytes>>;
+/// A request body sent upstream: the client's stream under the size limit (which a
+/// retry can take back while none of it was read), or a buffer.
+pub type UpstreamBody = Either<Handoff<Limited<ClientBody>>, Full<Bytes>>;
+
+/// An upstream's response body, which keeps its request counted in flight to its
+/// instance and holding its service's bulkhead slot until it ends or is dropped.
+#[derive(Debug)]
+pub struct Relayed {
+    body: Incoming,
+    _held: (InFlight, Admitted),
+}
+
+impl Relayed {
+    /// `body`, holding `held` while it lasts.
+    pub(crate) fn new(body: Incoming, held: (InFlight, Admitted)) -> Self {
+        Self { body, _held: held }
+    }
+}
+
+impl Body for Relayed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A streamed body handed to one upstream try: until the try reads from it, the
+/// forwarder can take it back for the next try.
+#[derive(Debug)]
+pub struct Handoff<B> {
+    slot: Arc<Mutex<Option<B>>>,
+    taken: Option<B>,
+}
+
+impl<B> Handoff<B> {
+    /// Hands `body` over; the returned slot gives it back while it is unread.
+    pub(crate) fn new(body: B) -> (Self, Arc<Mutex<Option<B>>>) {
+        let slot = Arc::new(Mutex::new(Some(body)));
+        let handoff = Self {
+            slot: slot.clone(),
+            taken: None,
+        };
+        (handoff, slot)
+    }
+
+    fn peek<T>(&self, look: impl FnOnce(Option<&B>) -> T) -> T {
+        match &self.taken {
+            Some(body) => look(Some(body)),
+            None => look(
+                self.slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref(),
+            ),
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for Handoff<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        if self.taken.is_none() {
+            let taken = self
+                .slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            self.taken = taken;
+        }
+        match &mut self.taken {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.peek(|body| body.is_none_or(Body::is_end_stream))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.peek(|body| {
+            body.map(Body::size_hint)
+                .unwrap_or_else(|| SizeHint::with_exact(0))
+        })
+    }
+}
 
 /// A buffered response body.
 pub fn full(bytes: Bytes) -> ProxyBody {

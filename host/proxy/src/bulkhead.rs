@@ -2,22 +2,24 @@
 //! `max_waiting_requests` waiting for a slot, and every further request refused at once,
 //! so one slow service cannot hold every connection and worker.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The slots of one service; without a cap, everyone enters.
 #[derive(Debug)]
 pub(crate) struct Bulkhead {
-    slots: Option<Semaphore>,
-    max_waiting: usize,
+    slots: Option<Arc<Semaphore>>,
+    /// `(max_concurrent, max_waiting)` as configured.
+    caps: (Option<u32>, u32),
     waiting: AtomicUsize,
 }
 
 /// A request inside the bulkhead: its slot is free again when this drops.
 #[derive(Debug)]
-pub(crate) struct Admitted<'a> {
-    _slot: Option<SemaphorePermit<'a>>,
+pub(crate) struct Admitted {
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// The bulkhead is full and so is its waiting room.
@@ -28,18 +30,23 @@ impl Bulkhead {
     /// `max_concurrent` slots (none: no cap) and `max_waiting` places to wait for one.
     pub(crate) fn new(max_concurrent: Option<u32>, max_waiting: u32) -> Self {
         Self {
-            slots: max_concurrent.map(|cap| Semaphore::new(cap as usize)),
-            max_waiting: max_waiting as usize,
+            slots: max_concurrent.map(|cap| Arc::new(Semaphore::new(cap as usize))),
+            caps: (max_concurrent, max_waiting),
             waiting: AtomicUsize::new(0),
         }
     }
 
+    /// Whether it was made with these caps.
+    pub(crate) fn has_caps(&self, max_concurrent: Option<u32>, max_waiting: u32) -> bool {
+        self.caps == (max_concurrent, max_waiting)
+    }
+
     /// A slot now, or after waiting in the waiting room when there is a place in it.
-    pub(crate) async fn enter(&self) -> Result<Admitted<'_>, Full> {
+    pub(crate) async fn enter(&self) -> Result<Admitted, Full> {
         let Some(slots) = &self.slots else {
             return Ok(Admitted { _slot: None });
         };
-        if let Ok(permit) = slots.try_acquire() {
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
             return Ok(Admitted {
                 _slot: Some(permit),
             });
@@ -47,18 +54,28 @@ impl Bulkhead {
         let placed = self
             .waiting
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < self.max_waiting).then_some(waiting + 1)
+                (waiting < self.caps.1 as usize).then_some(waiting + 1)
             });
         if placed.is_err() {
             return Err(Full);
         }
-        let permit = slots.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Leaves the waiting room however the wait ends, the route's timeout included.
+        let _waiting = Waiting(&self.waiting);
+        let permit = slots.clone().acquire_owned().await;
         permit
             .map(|permit| Admitted {
                 _slot: Some(permit),
             })
             .map_err(|_| Full)
+    }
+}
+
+/// A place in the waiting room, given back when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

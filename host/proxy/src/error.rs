@@ -34,6 +34,8 @@ pub enum GatewayError {
     BadUpstream,
     /// 503: the upstream (or a service the route needs) is unavailable.
     Unavailable,
+    /// 503: every instance that would take the request has its circuit breaker open.
+    CircuitOpen,
     /// 504: the upstream or the route did not finish in time.
     Timeout,
 }
@@ -50,7 +52,7 @@ impl GatewayError {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadUpstream => StatusCode::BAD_GATEWAY,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -68,6 +70,7 @@ impl GatewayError {
                 Self::Internal => "F50000",
                 Self::BadUpstream => "F50200",
                 Self::Unavailable => "F50300",
+                Self::CircuitOpen => "F50301",
                 Self::Timeout => "F50400",
             },
             ErrorFormat::Trading => match self {
@@ -79,7 +82,7 @@ impl GatewayError {
                 Self::RateLimited => "RATE_LIMITED",
                 Self::Internal => "INTERNAL_ERROR",
                 Self::BadUpstream => "BAD_GATEWAY",
-                Self::Unavailable => "SERVICE_UNAVAILABLE",
+                Self::Unavailable | Self::CircuitOpen => "SERVICE_UNAVAILABLE",
                 Self::Timeout => "GATEWAY_TIMEOUT",
             },
         }

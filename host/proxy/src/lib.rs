@@ -9,14 +9,18 @@
 
 mod balance;
 mod body;
+mod breaker;
 mod bulkhead;
 mod client;
 pub mod error;
+mod forward;
+mod health;
 mod jwks;
 mod limit;
 mod metrics;
 mod path;
 pub mod pipeline;
+mod retry;
 mod route;
 mod router;
 mod server;
@@ -24,8 +28,9 @@ mod service;
 mod service_calls;
 mod snapshot;
 mod upstream;
+mod upstreams;
 
-pub use body::ProxyBody;
+pub use body::{Handoff, ProxyBody, Relayed};
 pub use client::{Clients, TlsError};
 pub use error::GatewayError;
 pub use jwks::JwksClient;
@@ -36,3 +41,4 @@ pub use service::ServiceError;
 pub use service_calls::ServiceDirectory;
 pub use snapshot::{Managed, Plugins, RoleGrants, Snapshot, SnapshotError};
 pub use upstream::UpstreamError;
+pub use upstreams::Upstreams;

@@ -174,8 +174,8 @@ mod tests {
     use archway_store::StoreConfig;
 
     use super::*;
-    use crate::client::Clients;
     use crate::service::Services;
+    use crate::upstreams::Upstreams;
 
     fn route(extra: &str) -> Route {
         let text = format!(
@@ -184,7 +184,7 @@ mod tests {
         );
         let config = Config::from_toml_str(&text, std::path::Path::new(".")).expect("valid config");
         let services =
-            Services::build(&config.services, &Clients::default()).expect("services resolve");
+            Services::build(&config.services, &Upstreams::default()).expect("services resolve");
         Route::build(&config, &config.routes[0], &services, &HashMap::new()).expect("route builds")
     }
 

@@ -19,13 +19,15 @@ use archway_runtime::{CallResult, Denial, Plugin, Principal, RequestHead, Respon
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
-use http_body_util::{Either, Full, Limited};
+use http_body_util::{Either, Limited};
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
 use crate::error::{GatewayError, envelope};
+use crate::forward::{ForwardError, Outgoing, Plan, forward};
 use crate::limit;
 use crate::path;
+use crate::retry;
 use crate::route::{Dispatch, Route};
 use crate::snapshot::{RoleGrants, Snapshot};
 use crate::upstream;
@@ -46,6 +48,10 @@ pub enum Phase {
 }
 
 type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
+
+/// Request bodies up to this size are read before they are forwarded on routes that
+/// retry, so a retry can send them again.
+const REPLAY_BYTES: u64 = 64 * 1024;
 
 /// Runs one request through the pipeline to its response; also returns the route that
 /// matched.
@@ -304,45 +310,61 @@ async fn dispatch(
                     headers.remove(name);
                 }
             }
+            let plan = Plan {
+                strategy: route.config.load_balance_strategy,
+                breaker: route.config.circuit_breaker_enabled,
+                retries: route.config.retry_count,
+                resend: retry::may_resend(&head.method, route.config.retry_non_idempotent),
+                deadline: head.deadline,
+            };
             let body = match (head.body.clone(), stream) {
                 (Some(buffered), _) => {
                     headers.remove(header::CONTENT_LENGTH);
-                    Either::Right(Full::new(buffered))
+                    Outgoing::Buffered(buffered)
                 }
-                (None, Some(stream)) => {
-                    let limit = usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX);
-                    Either::Left(Limited::new(stream, limit))
-                }
-                (None, None) => Either::Right(Full::new(Bytes::new())),
+                (None, Some(stream)) => outgoing(route, plan, &headers, stream).await?,
+                (None, None) => Outgoing::Buffered(Bytes::new()),
             };
-            let service_name = &route.config.service_name;
-            let Ok(_admitted) = service.bulkhead.enter().await else {
-                let message = format!("service {service_name} is at its request limit");
-                return Break(route.error(GatewayError::Unavailable, &message));
-            };
-            let Some(instance) = service.pick(route.config.load_balance_strategy) else {
-                let message = format!("no instance of service {service_name} takes requests");
-                return Break(route.error(GatewayError::Unavailable, &message));
-            };
-            let sent = match upstream::request(head, instance, &upstream_path, headers, body) {
-                Ok(request) => {
-                    let _in_flight = instance.start();
-                    let started = std::time::Instant::now();
-                    let sent = service.client.send(request).await;
-                    service.duration.record(started.elapsed().as_secs_f64());
-                    sent
-                }
-                Err(error) => Err(error),
-            };
-            match sent {
+            let forwarded = forward(service, plan, body, |instance, body| {
+                upstream::request(head, instance, &upstream_path, headers.clone(), body)
+            })
+            .await;
+            match forwarded {
                 Ok(response) => Continue(response.map(Either::Left)),
                 Err(error) => {
-                    tracing::warn!(target: "archway.upstream", route = &*route.id, instance = &*instance.id, %error, "upstream request failed");
-                    Break(route.error(error.gateway_error(), error.client_message()))
+                    if let ForwardError::Upstream(error) = &error {
+                        tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream request failed");
+                    }
+                    let (error, message) = error.answer(&route.config.service_name);
+                    Break(route.error(error, &message))
                 }
             }
         }
     }
+}
+
+/// The client's body for the upstream: streamed, or read first when it is small and a
+/// failed try may send it again.
+async fn outgoing(
+    route: &Route,
+    plan: Plan,
+    headers: &HeaderMap,
+    stream: ClientBody,
+) -> Flow<Outgoing> {
+    let replayable = plan.retries > 0
+        && plan.resend
+        && declared_length(headers).is_some_and(|length| length <= REPLAY_BYTES);
+    if replayable {
+        return match read_whole(headers, stream, REPLAY_BYTES).await {
+            Ok(bytes) => Continue(Outgoing::Buffered(bytes)),
+            Err(_) => Break(route.error(
+                GatewayError::BadRequest,
+                "the request body could not be read",
+            )),
+        };
+    }
+    let limit = usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX);
+    Continue(Outgoing::streamed(Limited::new(stream, limit)))
 }
 
 async fn transform_response(

@@ -338,15 +338,15 @@ mod tests {
     use archway_config::Config;
 
     use super::*;
-    use crate::client::Clients;
     use crate::service::Services;
+    use crate::upstreams::Upstreams;
 
     fn router(routes_toml: &str) -> Router {
         let text =
             format!("[[services]]\nname = \"s\"\nurl = \"http://127.0.0.1:1\"\n{routes_toml}");
         let config = Config::from_toml_str(&text, std::path::Path::new(".")).expect("valid config");
         let services =
-            Services::build(&config.services, &Clients::default()).expect("services resolve");
+            Services::build(&config.services, &Upstreams::default()).expect("services resolve");
         let routes = config
             .routes
             .iter()

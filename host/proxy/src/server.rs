@@ -63,6 +63,7 @@ impl Drop for OpenConnection {
 impl Proxy {
     /// A proxy serving `snapshot`.
     pub fn new(snapshot: Snapshot, access_log: bool) -> Self {
+        snapshot.upstreams().serve(snapshot.services());
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             service_calls: None,
@@ -112,6 +113,7 @@ impl Proxy {
         if let Some(verifier) = &self.verifier {
             verifier.install(snapshot.key_sets().clone());
         }
+        snapshot.upstreams().serve(snapshot.services());
         self.snapshot.store(Arc::new(snapshot));
     }
 

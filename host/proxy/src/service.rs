@@ -1,33 +1,60 @@
 //! Upstream services resolved for serving: each name with its instances (scheme and
-//! `host:port`), the balancer that picks one per request, and the pooled client that
-//! trusts what the service's TLS settings say.
+//! `host:port`, weight, health check), the balancer that picks one per request, the
+//! settings of its health checks, breakers and retry budget, and the pooled client that
+//! trusts what the service's TLS settings say. What requests build up (in flight,
+//! health, breakers, budget, bulkhead) lives in [`Upstreams`] and outlives snapshots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use archway_config::{LoadBalanceStrategy, ServiceConfig};
+use archway_config::{
+    BreakerConfig, Endpoint, HealthConfig, LoadBalanceStrategy, Probe, RetryBudgetConfig,
+    ServiceConfig,
+};
 use http::Uri;
 use http::uri::{Authority, Scheme};
 use metrics::Histogram;
 
 use crate::balance::Balancer;
+use crate::breaker::Breaker;
 use crate::bulkhead::Bulkhead;
-use crate::client::{Clients, HttpClient, TlsError};
+use crate::client::{HttpClient, TlsError};
+use crate::health::Health;
 use crate::metrics::upstream_duration;
+use crate::retry::RetryBudget;
+use crate::upstreams::Upstreams;
 
 /// One upstream service.
 #[derive(Debug)]
 pub struct Service {
+    /// Its name.
+    pub(crate) name: String,
     /// Its instances, in config order.
     pub(crate) instances: Vec<Instance>,
     balancer: Balancer,
-    /// The cap on requests in flight to it.
-    pub(crate) bulkhead: Bulkhead,
+    /// Its bulkhead and retry budget.
+    pub(crate) shared: Arc<ServiceState>,
+    /// When its instances are marked unhealthy.
+    pub(crate) health: HealthConfig,
+    /// Its instances' breaker settings.
+    pub(crate) breaker: BreakerConfig,
+    /// Its retry budget's settings.
+    pub(crate) retry_budget: RetryBudgetConfig,
     /// The pool its requests go through.
     pub client: HttpClient,
     /// How long it takes to answer forwarded requests.
     pub(crate) duration: Histogram,
+}
+
+/// What a service's requests share across snapshots: the cap on them in flight and the
+/// budget their retries spend.
+#[derive(Debug)]
+pub(crate) struct ServiceState {
+    /// The cap on requests in flight to it.
+    pub(crate) bulkhead: Arc<Bulkhead>,
+    /// Its retry budget.
+    pub(crate) retries: RetryBudget,
 }
 
 /// One instance of a service.
@@ -43,50 +70,81 @@ pub struct Instance {
     pub(crate) weight: u32,
     /// Whether it takes no new requests.
     pub(crate) draining: bool,
-    /// Requests sent to it and not yet answered (response head).
+    /// Its active health check.
+    pub(crate) probe: Option<Probe>,
+    /// What its requests build up.
+    pub(crate) state: Arc<InstanceState>,
+}
+
+/// What requests to one instance build up, kept across snapshots.
+#[derive(Debug)]
+pub(crate) struct InstanceState {
+    /// Requests sent to it and not yet answered whole.
     in_flight: AtomicUsize,
+    /// Whether it takes requests.
+    pub(crate) health: Health,
+    /// Its circuit breaker.
+    pub(crate) breaker: Breaker,
+}
+
+impl InstanceState {
+    /// The state of a newly registered instance of `service`.
+    pub(crate) fn new(service: &str, endpoint: &Endpoint) -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            health: Health::new(service, &endpoint.id, endpoint.status),
+            breaker: Breaker::default(),
+        }
+    }
 }
 
 impl Instance {
-    /// The instance at `url` (`scheme://host:port`); `None` when the URL lacks either.
-    pub(crate) fn new(id: &str, url: &str, weight: u32, draining: bool) -> Option<Self> {
-        let uri: Uri = url.parse().ok()?;
+    /// The instance for `endpoint`, with `state`; `None` when its URL lacks a scheme or
+    /// authority.
+    pub(crate) fn new(endpoint: &Endpoint, state: Arc<InstanceState>) -> Option<Self> {
+        let uri: Uri = endpoint.url.parse().ok()?;
         Some(Self {
-            id: id.to_owned(),
+            id: endpoint.id.clone(),
             scheme: uri.scheme()?.clone(),
             authority: uri.authority()?.clone(),
-            weight,
-            draining,
-            in_flight: AtomicUsize::new(0),
+            weight: endpoint.weight,
+            draining: endpoint.status == archway_config::InstanceStatus::Draining,
+            probe: endpoint.probe.clone(),
+            state,
         })
     }
 
     /// Counts a request in flight to this instance until the guard drops.
-    pub(crate) fn start(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(&self.in_flight)
+    pub(crate) fn start(&self) -> InFlight {
+        self.state.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.state.clone())
     }
 
     /// Requests in flight to it now.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.state.in_flight.load(Ordering::Relaxed)
     }
 }
 
 /// A request in flight to an instance, counted until dropped.
 #[derive(Debug)]
-pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+pub(crate) struct InFlight(Arc<InstanceState>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Service {
-    /// The instance for the next request by `strategy`; `None` when none takes requests.
-    pub(crate) fn pick(&self, strategy: LoadBalanceStrategy) -> Option<&Instance> {
-        self.balancer.pick(&self.instances, strategy)
+    /// The instance for the next request by `strategy` among those `eligible` says may
+    /// take it (by index).
+    pub(crate) fn pick(
+        &self,
+        strategy: LoadBalanceStrategy,
+        eligible: impl Fn(usize, &Instance) -> bool,
+    ) -> Option<usize> {
+        self.balancer.pick(&self.instances, strategy, eligible)
     }
 }
 
@@ -116,11 +174,11 @@ pub enum ServiceError {
 pub struct Services(HashMap<String, Arc<Service>>);
 
 impl Services {
-    /// Resolves every configured service.
-    pub fn build(configs: &[ServiceConfig], clients: &Clients) -> Result<Self, ServiceError> {
+    /// Resolves every configured service, taking up the state `upstreams` keeps.
+    pub fn build(configs: &[ServiceConfig], upstreams: &Upstreams) -> Result<Self, ServiceError> {
         configs
             .iter()
-            .map(|config| Ok((config.name.clone(), Arc::new(resolve(config, clients)?))))
+            .map(|config| Ok((config.name.clone(), Arc::new(resolve(config, upstreams)?))))
             .collect::<Result<_, _>>()
             .map(Self)
     }
@@ -129,35 +187,42 @@ impl Services {
     pub fn get(&self, name: &str) -> Option<&Arc<Service>> {
         self.0.get(name)
     }
+
+    /// Every service, with its name.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Service>)> {
+        self.0
+            .iter()
+            .map(|(name, service)| (name.as_str(), service))
+    }
 }
 
-fn resolve(config: &ServiceConfig, clients: &Clients) -> Result<Service, ServiceError> {
+fn resolve(config: &ServiceConfig, upstreams: &Upstreams) -> Result<Service, ServiceError> {
     let instances = config
         .endpoints()
         .into_iter()
         .map(|endpoint| {
-            Instance::new(
-                &endpoint.id,
-                &endpoint.url,
-                endpoint.weight,
-                endpoint.draining,
-            )
-            .ok_or(ServiceError::BadUrl {
+            let state = upstreams.instance(&config.name, &endpoint);
+            Instance::new(&endpoint, state).ok_or(ServiceError::BadUrl {
                 service: config.name.clone(),
                 url: endpoint.url,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let client = clients
+    let client = upstreams
+        .clients()
         .for_service(config.ca_file.as_deref())
         .map_err(|source| ServiceError::Tls {
             service: config.name.clone(),
             source,
         })?;
     Ok(Service {
+        name: config.name.clone(),
         instances,
         balancer: Balancer::default(),
-        bulkhead: Bulkhead::new(config.max_concurrent_requests, config.max_waiting_requests),
+        shared: upstreams.service(config),
+        health: config.health.clone(),
+        breaker: config.circuit_breaker.clone(),
+        retry_budget: config.retry_budget.clone(),
         client,
         duration: upstream_duration(&config.name),
     })

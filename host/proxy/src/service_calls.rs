@@ -1,5 +1,6 @@
 //! Plugins' `upstream` calls, sent to the services of the snapshot serving now through
-//! the same pooled clients as the proxy's own forwarding.
+//! the same balancer, breakers, bulkheads and pooled clients as the proxy's own
+//! forwarding.
 
 use std::sync::Arc;
 
@@ -9,10 +10,12 @@ use archway_runtime::{
     ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply,
 };
 use http::{Request, Uri};
-use http_body_util::{Either, Full};
 
 use crate::body::{ReadError, read_whole};
+use crate::forward::{ForwardError, Outgoing, Plan, forward};
+use crate::retry;
 use crate::service::{Service, Services};
+use crate::upstream::UpstreamError;
 
 /// The services plugins may call: the current snapshot's, swapped with it.
 #[derive(Debug, Default)]
@@ -38,31 +41,48 @@ impl ServiceCalls for ServiceDirectory {
     }
 }
 
-/// Sends one call and reads the whole response, up to the call's body limit.
+/// Sends one call through the service's balancer, breakers and bulkhead (one retry when
+/// the method allows it) and reads the whole response, up to the call's body limit.
 async fn send(service: &Service, call: ServiceCall) -> Result<ServiceReply, ServiceCallError> {
     let name = &call.service;
-    let _admitted = service.bulkhead.enter().await.map_err(|_| {
-        ServiceCallError::Unavailable(format!("service {name} is at its request limit"))
-    })?;
-    let instance = service
-        .pick(LoadBalanceStrategy::RoundRobin)
-        .ok_or_else(|| {
-            ServiceCallError::Unavailable(format!("no instance of service {name} takes requests"))
-        })?;
-    let _in_flight = instance.start();
-    let uri = Uri::builder()
-        .scheme(instance.scheme.clone())
-        .authority(instance.authority.clone())
-        .path_and_query(call.path)
-        .build()
-        .map_err(|e| ServiceCallError::Invalid(format!("service {name}: {e}")))?;
-    let mut request = Request::new(Either::Right(Full::new(call.body)));
-    *request.method_mut() = call.method;
-    *request.uri_mut() = uri;
-    *request.headers_mut() = call.headers;
-    let response = service.client.send(request).await.map_err(|error| {
-        tracing::debug!(target: "archway.upstream", service = name, %error, "plugin call failed");
-        ServiceCallError::Unavailable(format!("service {name}: {}", error.client_message()))
+    let plan = Plan {
+        strategy: LoadBalanceStrategy::RoundRobin,
+        breaker: true,
+        retries: 1,
+        resend: retry::may_resend(&call.method, false),
+        deadline: None,
+    };
+    let (method, path, headers) = (call.method, call.path, call.headers);
+    let forwarded = forward(
+        service,
+        plan,
+        Outgoing::Buffered(call.body),
+        |instance, body| {
+            let uri = Uri::builder()
+                .scheme(instance.scheme.clone())
+                .authority(instance.authority.clone())
+                .path_and_query(path.clone())
+                .build()
+                .map_err(|error| UpstreamError::InvalidRequest {
+                    authority: instance.authority.clone(),
+                    reason: error.to_string(),
+                })?;
+            let mut request = Request::new(body);
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers.clone();
+            Ok(request)
+        },
+    )
+    .await;
+    let response = forwarded.map_err(|error| {
+        tracing::debug!(target: "archway.upstream", service = name, ?error, "plugin call failed");
+        match error {
+            ForwardError::Upstream(UpstreamError::InvalidRequest { reason, .. }) => {
+                ServiceCallError::Invalid(format!("service {name}: {reason}"))
+            }
+            other => ServiceCallError::Unavailable(other.answer(name).1),
+        }
     })?;
     let (parts, body) = response.into_parts();
     let limit = call.max_response_bytes;

@@ -10,10 +10,10 @@ use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
 use archway_jwt::KeySets;
 use archway_runtime::{LoadError, Plugin, Role};
 
-use crate::client::Clients;
 use crate::route::{Route, RouteError};
 use crate::router::Router;
 use crate::service::{ServiceError, Services};
+use crate::upstreams::Upstreams;
 
 /// The loaded plugins a snapshot serves with, by name.
 pub type Plugins = HashMap<String, Arc<Plugin>>;
@@ -57,7 +57,7 @@ pub struct Snapshot {
     managed: Arc<Managed>,
     plugins: Arc<Plugins>,
     services: Arc<Services>,
-    clients: Arc<Clients>,
+    upstreams: Arc<Upstreams>,
     key_sets: Arc<KeySets>,
     roles: RoleGrants,
     router: Router,
@@ -65,13 +65,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds the snapshot for a file config, the managed records, and the plugins and
-    /// JWT key sets loaded for that config; services get their pooled clients from
-    /// `clients` (a rebuild passes on the serving snapshot's, so warm connections stay).
+    /// JWT key sets loaded for that config; services get their pooled clients and the
+    /// state their requests built up from `upstreams` (a rebuild passes on the serving
+    /// snapshot's, so warm connections, health and breakers stay).
     pub fn build(
         config: Arc<Config>,
         managed: Arc<Managed>,
         plugins: Arc<Plugins>,
-        clients: Arc<Clients>,
+        upstreams: Arc<Upstreams>,
         key_sets: Arc<KeySets>,
     ) -> Result<Self, SnapshotError> {
         let merged = if managed.services.is_empty() && managed.routes.is_empty() {
@@ -90,7 +91,7 @@ impl Snapshot {
             }
         }
         let view = merged.as_ref().unwrap_or(&config);
-        let services = Services::build(&view.services, &clients)?;
+        let services = Services::build(&view.services, &upstreams)?;
         let routes = view
             .routes
             .iter()
@@ -110,7 +111,7 @@ impl Snapshot {
             managed,
             plugins,
             services: Arc::new(services),
-            clients,
+            upstreams,
             key_sets,
         })
     }
@@ -145,9 +146,9 @@ impl Snapshot {
         &self.services
     }
 
-    /// The client pools its services use.
-    pub fn clients(&self) -> &Arc<Clients> {
-        &self.clients
+    /// The upstream state its services share with the snapshots before and after it.
+    pub fn upstreams(&self) -> &Arc<Upstreams> {
+        &self.upstreams
     }
 
     /// The routing table.
