@@ -1,12 +1,12 @@
 //! Plugins calling services through the `upstream` import (an aggregation fanning out to
 //! three real servers, a relay sending requests on one by one), and services reached
-//! over TLS.
+//! over TLS, mutual TLS included.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use archway_tests::artifacts::{DASHBOARD, RELAY};
-use archway_tests::servers::{rendezvous, test_ca, tls_upstream};
+use archway_tests::servers::{mtls_upstream, rendezvous, test_ca, test_client_cert, tls_upstream};
 use archway_tests::{gateway, get, send, upstream};
 
 /// The dashboard aggregation over `users`, `orders` and `recommendations`; `extra` is
@@ -301,5 +301,91 @@ async fn a_relayed_request_reaches_the_service_whole_and_its_answer_comes_back()
         refused.json()["msg"],
         "service not-granted is not in plugin relay's upstreams"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn routes_and_plugins_present_the_configured_client_certificate_to_an_mtls_service() {
+    let secure = mtls_upstream().await;
+    let ca = test_ca();
+    let (cert, key) = test_client_cert();
+    let config = format!(
+        r#"
+        [log]
+        access_log = false
+
+        [[plugins]]
+        name = "dashboard"
+        path = "{DASHBOARD}"
+        capabilities = ["upstream"]
+        upstreams = {ALL}
+
+        [[services]]
+        name = "users"
+        url = "https://localhost:{port}"
+        ca_file = "{ca}"
+        client_cert_file = "{cert}"
+        client_key_file = "{key}"
+        [[services]]
+        name = "orders"
+        url = "https://127.0.0.1:{port}"
+        ca_file = "{ca}"
+        client_cert_file = "{cert}"
+        client_key_file = "{key}"
+        [[services]]
+        name = "recommendations"
+        url = "https://127.0.0.1:{port}"
+        ca_file = "{ca}"
+
+        [[routes]]
+        id = "users"
+        path_pattern = "/users/*"
+        service_name = "users"
+        target_url = "/u/*"
+        requires_auth = false
+
+        [[routes]]
+        id = "anonymous"
+        path_pattern = "/anonymous/*"
+        service_name = "recommendations"
+        requires_auth = false
+        error_format = "trading"
+
+        [[routes]]
+        id = "dashboard"
+        path_pattern = "/dashboard/{{user}}"
+        handler = "dashboard"
+        requires_auth = false
+        "#,
+        port = secure.port(),
+        ca = ca.display(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    let gw = gateway(&config, upstream().await).await;
+
+    let proxied = get(gw.addr(), "/users/7", &[]).await;
+    assert_eq!(
+        proxied.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&proxied.body)
+    );
+    assert_eq!(proxied.json()["path"], "/u/7");
+    assert_eq!(proxied.json()["tls"], true);
+
+    // Without a client certificate the upstream ends the handshake.
+    let anonymous = get(gw.addr(), "/anonymous/x", &[]).await;
+    assert_eq!(anonymous.status, 502);
+    let body = anonymous.json();
+    assert_eq!(body["error"], true, "{body}");
+    assert_eq!(body["code"], "BAD_GATEWAY", "{body}");
+
+    let aggregated = get(gw.addr(), "/dashboard/7", &[]).await;
+    assert_eq!(aggregated.status, 200);
+    let body = aggregated.json();
+    assert_eq!(body["profile"]["tls"], true, "{body}");
+    assert_eq!(body["orders"]["path"], "/orders?user=7", "{body}");
+    assert_eq!(body["recommendations"], serde_json::Value::Null, "{body}");
     gw.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
-//! were in flight together, one that is slow, an HTTPS echo signed by the test CA in `tests/tls`, and an
-//! OAuth 2.0 token introspection endpoint that counts its calls.
+//! were in flight together, one that is slow, an HTTPS echo signed by the test CA in
+//! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
+//! introspection endpoint that counts its calls.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,8 +17,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{NoClientAuth, WebPkiClientVerifier};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -27,7 +32,16 @@ const RENDEZVOUS_WAIT: Duration = Duration::from_secs(2);
 
 /// The test CA's certificate, which signs [`tls_upstream`]'s certificate.
 pub fn test_ca() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tls/ca.pem")
+    tls_dir().join("ca.pem")
+}
+
+/// The test client certificate and its key, which [`mtls_upstream`] accepts.
+pub fn test_client_cert() -> (PathBuf, PathBuf) {
+    (tls_dir().join("client.pem"), tls_dir().join("client.key"))
+}
+
+fn tls_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tls")
 }
 
 /// Starts one upstream per delay, sharing one rendezvous: each request waits until one
@@ -72,17 +86,32 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
 /// Starts an HTTPS upstream for `localhost`/`127.0.0.1`, its certificate signed by
 /// [`test_ca`]; it answers `{"path": ..., "tls": true}`.
 pub async fn tls_upstream() -> SocketAddr {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tls");
-    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+    serve_tls(Arc::new(NoClientAuth)).await
+}
+
+/// Like [`tls_upstream`], but a client must present a certificate that the test client CA
+/// signed, as [`test_client_cert`] is; it ends the handshake with any other client.
+pub async fn mtls_upstream() -> SocketAddr {
+    let ca = CertificateDer::from_pem_file(tls_dir().join("client-ca.pem")).expect("client CA");
+    let mut roots = RootCertStore::empty();
+    roots.add(ca).expect("a usable CA certificate");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .expect("a client certificate verifier");
+    serve_tls(verifier).await
+}
+
+/// Serves the HTTPS echo with the test server certificate, checking clients with `clients`.
+async fn serve_tls(clients: Arc<dyn ClientCertVerifier>) -> SocketAddr {
+    let certs = CertificateDer::pem_file_iter(tls_dir().join("server.pem"))
         .expect("server certificate")
         .collect::<Result<Vec<_>, _>>()
         .expect("PEM certificates");
-    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server key");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let key = PrivateKeyDer::from_pem_file(tls_dir().join("server.key")).expect("server key");
+    let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(certs, key)
         .expect("a usable certificate and key");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -92,7 +121,8 @@ pub async fn tls_upstream() -> SocketAddr {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                // A client that does not trust the CA ends the handshake; nothing to serve.
+                // A client that does not trust the CA (or, for mutual TLS, is not trusted)
+                // ends the handshake; nothing to serve.
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
@@ -107,6 +137,10 @@ pub async fn tls_upstream() -> SocketAddr {
         }
     });
     addr
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Serves plain HTTP on a free loopback port with `answer`.

@@ -94,11 +94,7 @@ impl Config {
             self.server.cache_dir = base.join(&self.server.cache_dir);
         }
         for service in &mut self.services {
-            if let Some(ca_file) = &mut service.ca_file
-                && ca_file.is_relative()
-            {
-                *ca_file = base.join(&*ca_file);
-            }
+            service.resolve(base);
         }
         for key_set in self.jwt.key_sets.values_mut() {
             key_set.resolve(base);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -381,6 +381,13 @@ pub struct ServiceConfig {
     /// certificate, trusted instead of the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// For `https` services, with `client_key_file`: a PEM certificate chain the gateway
+    /// presents to the service (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of `client_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// One instance of a service, as the admin contract registers it.
@@ -466,6 +473,22 @@ pub enum InstanceStatus {
 }
 
 impl ServiceConfig {
+    /// Resolves its TLS files against the config directory.
+    pub(crate) fn resolve(&mut self, base: &Path) {
+        for path in [
+            &mut self.ca_file,
+            &mut self.client_cert_file,
+            &mut self.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
     /// The service's instances resolved to base URLs: its `url` as one healthy
     /// instance named after the service, or each of `instances`.
     pub fn endpoints(&self) -> Vec<Endpoint> {

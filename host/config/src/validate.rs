@@ -301,11 +301,23 @@ fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
         }
     }
     check_resilience(service, problems);
-    let https = endpoints.iter().any(|e| e.url.starts_with("https://"));
-    if service.ca_file.is_some() && !https {
+    if service.client_cert_file.is_some() != service.client_key_file.is_some() {
         problems.push(format!(
-            "service {name}: ca_file is set but no instance is https"
+            "service {name}: set both client_cert_file and client_key_file, or neither"
         ));
+    }
+    let https = endpoints.iter().any(|e| e.url.starts_with("https://"));
+    let tls_files = [
+        ("ca_file", &service.ca_file),
+        ("client_cert_file", &service.client_cert_file),
+        ("client_key_file", &service.client_key_file),
+    ];
+    for (field, file) in tls_files {
+        if file.is_some() && !https {
+            problems.push(format!(
+                "service {name}: {field} is set but no instance is https"
+            ));
+        }
     }
 }
 
@@ -954,6 +966,49 @@ mod tests {
                 .contains("service s: ca_file is set but no instance is https"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn https_services_may_present_a_client_certificate_resolved_against_the_config_directory() {
+        let service = |url: &str, files: &str| {
+            format!("[[services]]\nname = \"s\"\nurl = \"{url}\"\n{files}")
+        };
+        let both = "client_cert_file = \"client.pem\"\nclient_key_file = \"/keys/client.key\"\n";
+        let config = parse(&service("https://api.example:443", both)).expect("valid");
+        assert_eq!(
+            config.services[0].client_cert_file.as_deref(),
+            Some(Path::new("/etc/archway/client.pem"))
+        );
+        assert_eq!(
+            config.services[0].client_key_file.as_deref(),
+            Some(Path::new("/keys/client.key"))
+        );
+        let refused = |text: &str, expected: &str| {
+            let err = parse(text).expect_err("refused").to_string();
+            assert!(err.contains(expected), "{err}");
+        };
+        for half in [
+            "client_cert_file = \"client.pem\"\n",
+            "client_key_file = \"client.key\"\n",
+        ] {
+            refused(
+                &service("https://api.example:443", half),
+                "service s: set both client_cert_file and client_key_file, or neither",
+            );
+        }
+        let plain = service("http://api.example", both);
+        refused(
+            &plain,
+            "service s: client_cert_file is set but no instance is https",
+        );
+        refused(
+            &plain,
+            "service s: client_key_file is set but no instance is https",
+        );
+        let instances = "[[services.instances]]\ninstance_id = \"a\"\nhost = \"10.0.0.1\"\nport = 80\n\
+             [[services.instances]]\ninstance_id = \"b\"\nhost = \"10.0.0.2\"\nport = 443\nprotocol = \"https\"\n";
+        parse(&format!("[[services]]\nname = \"s\"\n{both}{instances}"))
+            .expect("one https instance is enough");
     }
 
     #[test]

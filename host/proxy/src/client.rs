@@ -1,10 +1,9 @@
-//! The pooled HTTP client that reaches upstream services, in plain HTTP or over TLS
-//! (rustls): one pool trusts the system's root certificates, and each distinct CA file a
-//! service names gets a pool of its own. Pools outlive snapshots, so a reload keeps
-//! warm connections.
+//! The pooled HTTP clients that reach upstream services, in plain HTTP or over TLS
+//! (rustls): one pool per distinct set of TLS files' contents (see [`crate::tls`]). Pools
+//! outlive snapshots, so a reload keeps warm connections.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 use http::{Request, Response};
@@ -14,23 +13,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use crate::body::UpstreamBody;
+use crate::tls::{TlsKey, TlsSettings};
+// What `for_service` fails with, importable beside it.
+pub(crate) use crate::tls::TlsError;
 use archway_runtime::strip_hop_by_hop;
 
 use crate::upstream::UpstreamError;
-
-/// Why a service's TLS settings cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("ca_file {path}: {reason}")]
-pub struct TlsError {
-    /// The CA file.
-    path: PathBuf,
-    /// What is wrong with it.
-    reason: String,
-}
 
 /// A pooled keep-alive client for `http://` and `https://` upstreams.
 #[derive(Clone, Debug)]
@@ -39,14 +29,8 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// A client that trusts `roots` for TLS.
-    fn new(roots: RootCertStore) -> Self {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the aws-lc-rs provider supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    /// A client that speaks TLS by `tls`.
+    fn new(tls: rustls::ClientConfig) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
@@ -84,11 +68,12 @@ impl HttpClient {
     }
 }
 
-/// The clients of one gateway process, by what they trust.
+/// The clients of one gateway process, by what their TLS files hold.
 #[derive(Debug)]
 pub struct Clients {
-    system: HttpClient,
-    by_ca: Mutex<HashMap<Vec<u8>, HttpClient>>,
+    /// The system's root certificates, for services that name no CA file.
+    system_roots: Arc<RootCertStore>,
+    pools: Mutex<HashMap<TlsKey, HttpClient>>,
 }
 
 impl Default for Clients {
@@ -108,40 +93,24 @@ impl Default for Clients {
             );
         }
         Self {
-            system: HttpClient::new(roots),
-            by_ca: Mutex::default(),
+            system_roots: Arc::new(roots),
+            pools: Mutex::default(),
         }
     }
 }
 
 impl Clients {
-    /// The client for a service: the system's roots, or only the CA certificates in
-    /// `ca_file` (read now, so a changed file takes effect on the next snapshot).
-    pub fn for_service(&self, ca_file: Option<&Path>) -> Result<HttpClient, TlsError> {
-        let Some(path) = ca_file else {
-            return Ok(self.system.clone());
-        };
-        let error = |reason: String| TlsError {
-            path: path.to_owned(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-        let mut by_ca = self.by_ca.lock().expect("client cache lock");
-        if let Some(client) = by_ca.get(&pem) {
-            return Ok(client.clone());
-        }
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| error(format!("not a PEM certificate file: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| error(format!("not a usable CA certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(error("holds no certificate".to_owned()));
-        }
-        let client = HttpClient::new(roots);
-        by_ca.insert(pem, client.clone());
-        Ok(client)
+    /// The client for a service's TLS settings. The files are read now, so a changed file
+    /// takes effect on the next snapshot; settings whose files hold the same share a pool.
+    pub(crate) fn for_service(&self, tls: TlsSettings<'_>) -> Result<HttpClient, TlsError> {
+        let files = tls.read()?;
+        let mut pools = self.pools.lock().expect("client cache lock");
+        Ok(match pools.entry(files.key()) {
+            Entry::Occupied(pool) => pool.get().clone(),
+            Entry::Vacant(slot) => {
+                let tls = files.client_config(&self.system_roots)?;
+                slot.insert(HttpClient::new(tls)).clone()
+            }
+        })
     }
 }

@@ -10,6 +10,7 @@ use http_body_util::{Either, Full};
 
 use crate::body::read_whole;
 use crate::client::Clients;
+use crate::tls::TlsSettings;
 
 /// The largest JWKS document accepted.
 const MAX_JWKS_BYTES: u64 = 1 << 20;
@@ -29,7 +30,11 @@ impl JwksClient {
 
 impl FetchJwks for JwksClient {
     fn fetch(&self, url: &str, ca_file: Option<&Path>) -> FetchFuture {
-        let client = self.clients.for_service(ca_file).map_err(|e| e.to_string());
+        let tls = TlsSettings {
+            ca_file,
+            ..TlsSettings::default()
+        };
+        let client = self.clients.for_service(tls).map_err(|e| e.to_string());
         let uri = url.parse::<Uri>().map_err(|e| format!("bad JWKS URL: {e}"));
         Box::pin(async move {
             let mut request = Request::new(Either::Right(Full::default()));

@@ -1,5 +1,5 @@
-//! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain
-//! and TLS) and the plugins' calls to services.
+//! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain,
+//! TLS and mutual TLS) and the plugins' calls to services.
 //!
 //! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
 //! into a routing snapshot;
@@ -27,11 +27,12 @@ mod server;
 mod service;
 mod service_calls;
 mod snapshot;
+mod tls;
 mod upstream;
 mod upstreams;
 
 pub use body::{Handoff, ProxyBody, Relayed};
-pub use client::{Clients, TlsError};
+pub use client::Clients;
 pub use error::GatewayError;
 pub use jwks::JwksClient;
 pub use metrics::CountedBody;
@@ -40,5 +41,6 @@ pub use server::{Proxy, RenderMetrics};
 pub use service::ServiceError;
 pub use service_calls::ServiceDirectory;
 pub use snapshot::{Managed, Plugins, RoleGrants, Snapshot, SnapshotError};
+pub use tls::TlsError;
 pub use upstream::UpstreamError;
 pub use upstreams::Upstreams;

@@ -210,7 +210,7 @@ fn resolve(config: &ServiceConfig, upstreams: &Upstreams) -> Result<Service, Ser
         .collect::<Result<Vec<_>, _>>()?;
     let client = upstreams
         .clients()
-        .for_service(config.ca_file.as_deref())
+        .for_service(config.into())
         .map_err(|source| ServiceError::Tls {
             service: config.name.clone(),
             source,
