@@ -1,20 +1,23 @@
 //! The pooled HTTP clients that reach upstream services, in plain HTTP or over TLS
-//! (rustls): one pool per distinct set of TLS files' contents (see [`crate::tls`]). Pools
-//! outlive snapshots, so a reload keeps warm connections.
+//! (rustls): one pool per distinct set of TLS files' contents (see [`crate::tls`]), all
+//! resolving host names through one DNS cache ([`crate::resolve`]). Pools outlive
+//! snapshots, so a reload keeps warm connections.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 
 use crate::body::UpstreamBody;
+use crate::resolve::Resolver;
 use crate::tls::{TlsKey, TlsSettings};
 // What `for_service` fails with, importable beside it.
 pub(crate) use crate::tls::TlsError;
@@ -22,16 +25,20 @@ use archway_runtime::strip_hop_by_hop;
 
 use crate::upstream::UpstreamError;
 
+/// How long a pooled connection may sit idle: connections to addresses a host name no
+/// longer resolves to age out within this (plus one DNS refresh).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A pooled keep-alive client for `http://` and `https://` upstreams.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, UpstreamBody>,
 }
 
 impl HttpClient {
-    /// A client that speaks TLS by `tls`.
-    fn new(tls: rustls::ClientConfig) -> Self {
-        let mut tcp = HttpConnector::new();
+    /// A client that speaks TLS by `tls` and finds hosts through `resolver`.
+    fn new(tls: rustls::ClientConfig, resolver: Resolver) -> Self {
+        let mut tcp = HttpConnector::new_with_resolver(resolver);
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
         let connector = HttpsConnectorBuilder::new()
@@ -41,6 +48,8 @@ impl HttpClient {
             .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(256)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
             .build(connector);
         Self { client }
     }
@@ -73,6 +82,8 @@ impl HttpClient {
 pub struct Clients {
     /// The system's root certificates, for services that name no CA file.
     system_roots: Arc<RootCertStore>,
+    /// The one DNS cache every pool resolves through.
+    resolver: Resolver,
     pools: Mutex<HashMap<TlsKey, HttpClient>>,
 }
 
@@ -94,6 +105,7 @@ impl Default for Clients {
         }
         Self {
             system_roots: Arc::new(roots),
+            resolver: Resolver::default(),
             pools: Mutex::default(),
         }
     }
@@ -109,7 +121,8 @@ impl Clients {
             Entry::Occupied(pool) => pool.get().clone(),
             Entry::Vacant(slot) => {
                 let tls = files.client_config(&self.system_roots)?;
-                slot.insert(HttpClient::new(tls)).clone()
+                slot.insert(HttpClient::new(tls, self.resolver.clone()))
+                    .clone()
             }
         })
     }

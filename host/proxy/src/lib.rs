@@ -1,5 +1,5 @@
 //! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain,
-//! TLS and mutual TLS) and the plugins' calls to services.
+//! TLS and mutual TLS, with its own DNS cache) and the plugins' calls to services.
 //!
 //! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
 //! into a routing snapshot;
@@ -20,6 +20,7 @@ mod limit;
 mod metrics;
 mod path;
 pub mod pipeline;
+mod resolve;
 mod retry;
 mod route;
 mod router;
