@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use archway_store::testing::RedisServer;
-use archway_tests::servers::{Script, Scripted, scripted, slow_upstream};
+use archway_tests::servers::{Script, Scripted, scripted, slow_status_upstream, slow_upstream};
 use archway_tests::{gateway, get, send};
 
 /// A route `/r/*` (with `route` settings) to service `service` of `instances`
@@ -264,24 +264,58 @@ async fn the_retry_budget_caps_retries_during_an_outage() {
 }
 
 #[tokio::test]
-async fn the_route_timeout_bounds_all_tries_together() {
-    let slow = slow_upstream(Duration::from_secs(3)).await;
+async fn the_route_timeout_is_one_budget_for_every_try() {
+    // The first instance answers 503 after 700 ms, so the retry to the second one, which
+    // hangs, gets what is left of the route's second.
+    let first = slow_status_upstream(Duration::from_millis(700), 503).await;
+    let slow = slow_upstream(Duration::from_secs(5)).await;
     let text = config(
-        "slow",
-        "timeout_seconds = 1\nretry_count = 3",
+        "budgeted",
+        "timeout_seconds = 1\nretry_count = 3\ncircuit_breaker_enabled = false",
         "",
-        &[("s", slow, "")],
+        &[("first", first, ""), ("hangs", slow, "")],
     );
-    let gateway = gateway(&text, slow).await;
+    let gateway = gateway(&text, first).await;
     let started = Instant::now();
     let reply = get(gateway.addr(), "/r/x", &[]).await;
+    let elapsed = started.elapsed();
     assert_eq!(reply.status, 504);
     assert_eq!(reply.json()["code"], "F50400");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "retries got no time of their own: {:?}",
-        started.elapsed()
+        elapsed >= Duration::from_millis(950) && elapsed < Duration::from_millis(1900),
+        "the retry got what was left, not a timeout of its own: {elapsed:?}"
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn without_probes_failing_requests_take_an_instance_out_for_eject_seconds() {
+    let (a, b) = (scripted("a").await, scripted("b").await);
+    let text = config(
+        "ejecting",
+        "retry_count = 0\ncircuit_breaker_enabled = false",
+        "[services.health]\npassive_failures = 2\neject_seconds = 1",
+        &[("a", a.addr(), ""), ("b", b.addr(), "")],
+    );
+    let gateway = gateway(&text, a.addr()).await;
+    let addr = gateway.addr();
+    a.set(Script::Status(500));
+    // Round robin: a fails twice in a row (its answers reach the client: no retries).
+    assert_eq!(statuses(addr, "GET", 4).await, [500, 200, 500, 200]);
+    assert_eq!(
+        healthy_gauge(addr, "ejecting", "a").await.as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        statuses(addr, "GET", 4).await,
+        [200; 4],
+        "b alone while a is out"
+    );
+    assert_eq!(a.requests(), 2);
+    a.set(Script::Serve);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(statuses(addr, "GET", 4).await, [200; 4]);
+    assert_eq!(a.requests(), 4, "back after eject_seconds");
     gateway.stop().await;
 }
 

@@ -76,9 +76,14 @@ pub async fn rendezvous(delays: &[Duration]) -> Vec<SocketAddr> {
 
 /// Starts an upstream that answers every request `{"slow": true}` after `delay`.
 pub async fn slow_upstream(delay: Duration) -> SocketAddr {
+    slow_status_upstream(delay, 200).await
+}
+
+/// Starts an upstream that answers every request `status` `{"slow": true}` after `delay`.
+pub async fn slow_status_upstream(delay: Duration, status: u16) -> SocketAddr {
     serve_plain(move |_request| async move {
         tokio::time::sleep(delay).await;
-        json(&serde_json::json!({"slow": true}))
+        json_status(status, &serde_json::json!({"slow": true}))
     })
     .await
 }

@@ -235,7 +235,7 @@ fn check_share(plugin: &PluginConfig, problems: &mut Vec<String>) {
     }
 }
 
-/// Services are plain `http://host:port` bases for now.
+/// A service: its URL or instances, bulkhead, health, breaker, retry budget and TLS files.
 fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
     let name = &service.name;
     if service.url.is_some() != service.instances.is_empty() {
@@ -353,6 +353,12 @@ fn check_resilience(service: &ServiceConfig, problems: &mut Vec<String>) {
             u64::from(breaker.failure_threshold),
             1,
             10_000,
+        ),
+        (
+            "circuit_breaker.failure_rate_percent",
+            u64::from(breaker.failure_rate_percent),
+            1,
+            100,
         ),
         (
             "circuit_breaker.window_seconds",
@@ -933,6 +939,7 @@ mod tests {
         assert_eq!(service.instances[0].metadata["version"], "1.0.1");
         let err = parse(
             "[[services]]\nname = \"s\"\n[services.health]\nhealthy_threshold = 0\n\
+             [services.circuit_breaker]\nfailure_rate_percent = 101\n\
              [[services.instances]]\ninstance_id = \"a\"\nhost = \"h\"\nport = 1\n\
              health_check_url = \"health\"\nhealth_check_interval_seconds = 0\n",
         )
@@ -942,6 +949,7 @@ mod tests {
             "service s: instance a: health_check_url must be a path starting with / (got \"health\")",
             "service s: instance a: health_check_interval_seconds must be 1-3600",
             "service s: health.healthy_threshold must be 1-100",
+            "service s: circuit_breaker.failure_rate_percent must be 1-100",
         ] {
             assert!(text.contains(expected), "{expected} in {text}");
         }

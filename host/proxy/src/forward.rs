@@ -5,7 +5,7 @@
 //! instance's health and breaker. Route forwarding and plugins' calls both come here.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use archway_config::LoadBalanceStrategy;
 use bytes::Bytes;
@@ -15,11 +15,14 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, Handoff, Relayed, UpstreamBody};
-use crate::breaker::Pass;
+use crate::breaker::Passed;
 use crate::error::GatewayError;
 use crate::retry::backoff;
 use crate::service::{InFlight, Instance, Service};
 use crate::upstream::UpstreamError;
+
+/// A try that times out counts against its instance only when it had at least this long.
+const MIN_BLAMED_TRY: Duration = Duration::from_millis(250);
 
 /// How one request may be sent.
 #[derive(Clone, Copy, Debug)]
@@ -98,19 +101,19 @@ pub(crate) async fn forward(
         .enter()
         .await
         .map_err(|_| ForwardError::Full)?;
-    service.shared.retries.earn(&service.retry_budget);
+    service.shared.budget.earn(&service.retry_budget);
     let mut tried = Vec::new();
     let mut last = None;
     for attempt in 0..=plan.retries {
         if attempt > 0 {
             let wait = backoff(attempt - 1);
             let out_of_time = plan.deadline.is_some_and(|d| Instant::now() + wait >= d);
-            if out_of_time || !service.shared.retries.spend() {
+            if out_of_time || !service.shared.budget.spend() {
                 break;
             }
             tokio::time::sleep(wait).await;
         }
-        let (index, pass) = match choose(service, plan, &tried) {
+        let (index, passed) = match choose(service, plan, &tried) {
             Ok(chosen) => chosen,
             Err(refused) if last.is_none() => return Err(refused),
             Err(_) => break,
@@ -130,12 +133,16 @@ pub(crate) async fn forward(
         service.duration.record((now - started).as_secs_f64());
         let failed = match sent {
             Err(_elapsed) => {
-                record(service, instance, pass, false, now);
+                // A try left only a sliver of the route's time by plugins and earlier tries
+                // says nothing about the instance.
+                if now - started >= MIN_BLAMED_TRY {
+                    record(service, instance, passed, false, now);
+                }
                 return Err(ForwardError::Timeout);
             }
             Ok(Ok(response)) if !retryable_status(response.status()) => {
                 let succeeded = !response.status().is_server_error();
-                record(service, instance, pass, succeeded, now);
+                record(service, instance, passed, succeeded, now);
                 return Ok(response.map(|b| Relayed::new(b, (in_flight, admitted))));
             }
             Ok(Ok(response)) => Failed::Answered(response, in_flight),
@@ -144,7 +151,7 @@ pub(crate) async fn forward(
                 Failed::Error(error)
             }
         };
-        record(service, instance, pass, false, now);
+        record(service, instance, passed, false, now);
         tried.push(index);
         let may_retry = match &failed {
             Failed::Error(error) if !error.may_have_reached_upstream() => body.reclaim(),
@@ -174,11 +181,11 @@ fn retryable_status(status: StatusCode) -> bool {
 
 /// The instance for the next try and how it passed its breaker: an untried one where
 /// there is one, else any that takes requests.
-fn choose(
-    service: &Service,
+fn choose<'s>(
+    service: &'s Service,
     plan: Plan,
     tried: &[usize],
-) -> Result<(usize, Option<Pass>), ForwardError> {
+) -> Result<(usize, Option<Passed<'s>>), ForwardError> {
     let now = StdInstant::now();
     let up = |instance: &Instance| takes_requests(instance, now);
     let closed = |instance: &Instance| {
@@ -199,7 +206,7 @@ fn choose(
         }
         let breaker = &service.instances[index].state.breaker;
         match breaker.pass(now, &service.breaker) {
-            Some(pass) => return Ok((index, Some(pass))),
+            Some(passed) => return Ok((index, Some(passed))),
             // Another request took the half-open breaker's one probe.
             None => lost.push(index),
         }
@@ -219,13 +226,13 @@ fn takes_requests(instance: &Instance, now: StdInstant) -> bool {
 fn record(
     service: &Service,
     instance: &Instance,
-    pass: Option<Pass>,
+    passed: Option<Passed<'_>>,
     succeeded: bool,
     now: StdInstant,
 ) {
     let state = &instance.state;
-    if let Some(pass) = pass
-        && state.breaker.record(pass, succeeded, now, &service.breaker)
+    if let Some(passed) = passed
+        && passed.record(succeeded, now, &service.breaker)
     {
         tracing::warn!(target: "archway.upstream", service = &*service.name, instance = &*instance.id, "circuit breaker opened");
     }
@@ -250,7 +257,8 @@ fn record(
 pub(crate) enum Outgoing {
     /// Bytes every try can send.
     Buffered(Bytes),
-    /// The client's stream.
+    /// The client's stream: `ready` for the next try, or `handed` to the last one,
+    /// which gives it back while unread.
     Streamed {
         ready: Option<Limited<ClientBody>>,
         handed: Option<Arc<Mutex<Option<Limited<ClientBody>>>>>,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use archway_config::{HealthConfig, InstanceStatus, Probe};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Uri};
 use http_body_util::{Either, Full};
 use metrics::Gauge;
@@ -195,12 +196,9 @@ impl Drop for HealthChecks {
     }
 }
 
+/// The URI an instance's probe requests.
 fn probe_uri(instance: &Instance, probe: &Probe) -> Result<Uri, http::Error> {
-    Uri::builder()
-        .scheme(instance.scheme.clone())
-        .authority(instance.authority.clone())
-        .path_and_query(probe.path.as_str())
-        .build()
+    instance.uri(PathAndQuery::try_from(probe.path.as_str())?)
 }
 
 /// One instance's probe loop.
@@ -218,20 +216,27 @@ impl Prober {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut passes, mut failures) = (0, 0);
+        let mut seen_up = None;
         loop {
             ticks.tick().await;
             let health = &self.instance.health;
             let was_up = health.up.load(Ordering::Relaxed);
+            if seen_up != Some(was_up) {
+                // Marked by failed requests or a new registration: streaks start over.
+                (passes, failures, seen_up) = (0, 0, Some(was_up));
+            }
             if self.passes().await {
                 (passes, failures) = (passes + 1, 0);
                 if !was_up && passes >= self.config.healthy_threshold {
                     health.set_up(true);
+                    seen_up = Some(true);
                     tracing::info!(target: "archway.health", service = self.service, instance = self.id, "instance healthy again");
                 }
             } else {
                 (passes, failures) = (0, failures + 1);
                 if was_up && failures >= self.config.unhealthy_threshold {
                     health.set_up(false);
+                    seen_up = Some(false);
                     tracing::warn!(target: "archway.health", service = self.service, instance = self.id, "instance marked unhealthy: its health checks fail");
                 }
             }

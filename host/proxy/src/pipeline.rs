@@ -7,7 +7,10 @@
 //! check path -> route (client identity headers removed) -> rate limit -> body limit
 //!   -> one credential -> authenticate* (+ permissions of its roles) -> quotas of the principal
 //!   -> authorize (permissions, plugins*) -> identity headers
-//!   -> transform-request* -> dispatch (upstream | handler) -> transform-response* (reverse)
+//!   -> transform-request* -> dispatch -> transform-response* (reverse)
+//!
+//! dispatch: a handler plugin, or the upstream through `forward`: bulkhead -> healthy
+//!   instance with its breaker closed (balancer) -> pooled client -> retries (budget)
 //! ```
 
 use std::net::IpAddr;
@@ -20,6 +23,7 @@ use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body_util::{Either, Limited};
+use hyper::body::Body;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
@@ -351,6 +355,9 @@ async fn outgoing(
     headers: &HeaderMap,
     stream: ClientBody,
 ) -> Flow<Outgoing> {
+    if stream.is_end_stream() {
+        return Continue(Outgoing::Buffered(Bytes::new()));
+    }
     let replayable = plan.retries > 0
         && plan.resend
         && declared_length(headers).is_some_and(|length| length <= REPLAY_BYTES);

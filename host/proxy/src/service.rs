@@ -13,7 +13,7 @@ use archway_config::{
     ServiceConfig,
 };
 use http::Uri;
-use http::uri::{Authority, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use metrics::Histogram;
 
 use crate::balance::Balancer;
@@ -52,9 +52,9 @@ pub struct Service {
 #[derive(Debug)]
 pub(crate) struct ServiceState {
     /// The cap on requests in flight to it.
-    pub(crate) bulkhead: Arc<Bulkhead>,
+    pub(crate) bulkhead: Bulkhead,
     /// Its retry budget.
-    pub(crate) retries: RetryBudget,
+    pub(crate) budget: RetryBudget,
 }
 
 /// One instance of a service.
@@ -70,6 +70,8 @@ pub struct Instance {
     pub(crate) weight: u32,
     /// Whether it takes no new requests.
     pub(crate) draining: bool,
+    /// Its status as registered.
+    pub(crate) status: archway_config::InstanceStatus,
     /// Its active health check.
     pub(crate) probe: Option<Probe>,
     /// What its requests build up.
@@ -109,9 +111,19 @@ impl Instance {
             authority: uri.authority()?.clone(),
             weight: endpoint.weight,
             draining: endpoint.status == archway_config::InstanceStatus::Draining,
+            status: endpoint.status,
             probe: endpoint.probe.clone(),
             state,
         })
+    }
+
+    /// The URI of `path_and_query` on this instance.
+    pub(crate) fn uri(&self, path_and_query: PathAndQuery) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
     }
 
     /// Counts a request in flight to this instance until the guard drops.
@@ -159,7 +171,7 @@ pub enum ServiceError {
         /// Its URL.
         url: String,
     },
-    /// Its CA file cannot be used.
+    /// Its TLS files (CA, client certificate or key) cannot be used.
     #[error("service {service}: {source}")]
     Tls {
         /// The service name.

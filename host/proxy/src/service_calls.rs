@@ -9,7 +9,7 @@ use archway_config::LoadBalanceStrategy;
 use archway_runtime::{
     ServiceCall, ServiceCallError, ServiceCallFuture, ServiceCalls, ServiceReply,
 };
-use http::{Request, Uri};
+use http::Request;
 
 use crate::body::{ReadError, read_whole};
 use crate::forward::{ForwardError, Outgoing, Plan, forward};
@@ -58,15 +58,13 @@ async fn send(service: &Service, call: ServiceCall) -> Result<ServiceReply, Serv
         plan,
         Outgoing::Buffered(call.body),
         |instance, body| {
-            let uri = Uri::builder()
-                .scheme(instance.scheme.clone())
-                .authority(instance.authority.clone())
-                .path_and_query(path.clone())
-                .build()
-                .map_err(|error| UpstreamError::InvalidRequest {
-                    authority: instance.authority.clone(),
-                    reason: error.to_string(),
-                })?;
+            let uri =
+                instance
+                    .uri(path.clone())
+                    .map_err(|error| UpstreamError::InvalidRequest {
+                        authority: instance.authority.clone(),
+                        reason: error.to_string(),
+                    })?;
             let mut request = Request::new(body);
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri;

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 
 use archway_runtime::{RequestHead, strip_hop_by_hop};
+use http::Request;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
-use http::{Request, Uri};
 
 use crate::body::UpstreamBody;
 use crate::error::GatewayError;
@@ -88,11 +88,8 @@ pub fn request(
         None => PathAndQuery::try_from(upstream_path),
     }
     .map_err(|_| invalid("the path or query is not valid"))?;
-    let uri = Uri::builder()
-        .scheme(instance.scheme.clone())
-        .authority(instance.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
+    let uri = instance
+        .uri(path_and_query)
         .map_err(|_| invalid("the URI is not valid"))?;
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();

@@ -72,8 +72,8 @@ impl Upstreams {
         let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = || {
             Arc::new(ServiceState {
-                bulkhead: Arc::new(Bulkhead::new(caps.0, caps.1)),
-                retries: RetryBudget::new(&config.retry_budget),
+                bulkhead: Bulkhead::new(caps.0, caps.1),
+                budget: RetryBudget::new(&config.retry_budget),
             })
         };
         let state = services.entry(config.name.clone()).or_insert_with(&fresh);
@@ -83,9 +83,14 @@ impl Upstreams {
         state.clone()
     }
 
-    /// Serves `services` from now on: state of services and instances no longer there
-    /// is forgotten, and their instances' probes follow them.
+    /// Serves `services` from now on: their instances' registered statuses apply, state
+    /// of services and instances no longer there is forgotten, and probes follow them.
     pub(crate) fn serve(&self, services: &Services) {
+        for (_, service) in services.iter() {
+            for instance in &service.instances {
+                instance.state.health.register(instance.status);
+            }
+        }
         self.services
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
