@@ -4,18 +4,20 @@
 //! half-open, when one probe request decides whether it closes again or opens for
 //! another period.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use archway_config::BreakerConfig;
 
 /// One instance's breaker; its state outlives snapshots, its settings come with each call.
-/// While it is closed, requests pass without taking its lock.
+/// While it is closed, requests pass and succeed without taking its lock.
 #[derive(Debug)]
 pub(crate) struct Breaker {
     /// Mirrors `Phase::Closed`, read without the lock.
     closed: AtomicBool,
+    /// Outcomes that came back in the closed breaker's current window.
+    requests: AtomicU32,
     /// Bumped at every open and close, so outcomes of requests that passed before are
     /// told apart.
     generation: AtomicU64,
@@ -24,12 +26,8 @@ pub(crate) struct Breaker {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Requests pass; those since `since` and how many failed are counted.
-    Closed {
-        since: Instant,
-        requests: u32,
-        failures: u32,
-    },
+    /// Requests pass; how many failed since `since` is counted.
+    Closed { since: Instant, failures: u32 },
     /// Requests skip the instance until `until`.
     Open { until: Instant },
     /// One probe went at `probe_sent`; the rest wait for its outcome.
@@ -38,11 +36,7 @@ enum Phase {
 
 impl Phase {
     fn closed(since: Instant) -> Self {
-        Self::Closed {
-            since,
-            requests: 0,
-            failures: 0,
-        }
+        Self::Closed { since, failures: 0 }
     }
 }
 
@@ -67,6 +61,7 @@ impl Default for Breaker {
     fn default() -> Self {
         Self {
             closed: AtomicBool::new(true),
+            requests: AtomicU32::new(0),
             generation: AtomicU64::new(0),
             phase: Mutex::new(Phase::closed(Instant::now())),
         }
@@ -114,6 +109,7 @@ impl Breaker {
         let closes = matches!(next, Phase::Closed { .. });
         if was_closed != closes {
             self.generation.fetch_add(1, Ordering::AcqRel);
+            self.requests.store(0, Ordering::Release);
             self.closed.store(closes, Ordering::Release);
         }
         *phase = next;
@@ -131,6 +127,15 @@ impl Passed<'_> {
             return false;
         };
         let breaker = self.breaker;
+        if let Pass::Closed(generation) = pass
+            && succeeded
+        {
+            // The common case, without the lock: a success only adds to the window's count.
+            if generation == breaker.generation.load(Ordering::Acquire) {
+                breaker.requests.fetch_add(1, Ordering::AcqRel);
+            }
+            return false;
+        }
         let mut phase = breaker.phase();
         let open = Phase::Open {
             until: now + Duration::from_secs(config.open_seconds),
@@ -141,30 +146,24 @@ impl Passed<'_> {
                 breaker.enter(&mut phase, next);
                 !succeeded
             }
-            (
-                Pass::Closed(generation),
-                Phase::Closed {
-                    since,
-                    requests,
-                    failures,
-                },
-            ) if generation == breaker.generation.load(Ordering::Acquire) => {
+            (Pass::Closed(generation), Phase::Closed { since, failures })
+                if generation == breaker.generation.load(Ordering::Acquire) =>
+            {
                 let window = Duration::from_secs(config.window_seconds);
-                let (since, requests, failures) = match now.duration_since(since) < window {
-                    true => (since, requests, failures),
-                    false => (now, 0, 0),
+                let (since, failures) = match now.duration_since(since) < window {
+                    true => (since, failures + 1),
+                    false => {
+                        breaker.requests.store(0, Ordering::Release);
+                        (now, 1)
+                    }
                 };
-                let (requests, failures) = (requests + 1, failures + u32::from(!succeeded));
+                let requests = breaker.requests.fetch_add(1, Ordering::AcqRel) + 1;
                 let opens = failures >= config.failure_threshold
                     && u64::from(failures) * 100
                         >= u64::from(config.failure_rate_percent) * u64::from(requests);
                 let next = match opens {
                     true => open,
-                    false => Phase::Closed {
-                        since,
-                        requests,
-                        failures,
-                    },
+                    false => Phase::Closed { since, failures },
                 };
                 breaker.enter(&mut phase, next);
                 opens

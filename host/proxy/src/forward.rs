@@ -35,7 +35,8 @@ pub(crate) struct Plan {
     pub(crate) retries: u32,
     /// Whether the request may be sent again after it may have reached an upstream.
     pub(crate) resend: bool,
-    /// When the whole request must be answered.
+    /// When the whole request must be answered (the pipeline enforces it; tries that it
+    /// cuts off count against their instance, and no retry waits past it).
     pub(crate) deadline: Option<Instant>,
 }
 
@@ -50,8 +51,6 @@ pub(crate) enum ForwardError {
     AllOpen,
     /// The last try failed.
     Upstream(UpstreamError),
-    /// The deadline passed.
-    Timeout,
 }
 
 impl ForwardError {
@@ -71,10 +70,6 @@ impl ForwardError {
                 format!("service {service} is failing; its circuit breaker is open"),
             ),
             Self::Upstream(error) => (error.gateway_error(), error.client_message().to_owned()),
-            Self::Timeout => (
-                GatewayError::Timeout,
-                "the route's timeout passed".to_owned(),
-            ),
         }
     }
 }
@@ -124,34 +119,30 @@ pub(crate) async fn forward(
         let instance = &service.instances[index];
         let request = build(instance, upstream_body).map_err(ForwardError::Upstream)?;
         let in_flight = instance.start();
-        let started = StdInstant::now();
-        let sent = match plan.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, service.client.send(request)).await,
-            None => Ok(service.client.send(request).await),
+        let trying = Trying {
+            service,
+            instance,
+            passed,
+            started: StdInstant::now(),
+            deadline: plan.deadline,
         };
+        let sent = service.client.send(request).await;
         let now = StdInstant::now();
-        service.duration.record((now - started).as_secs_f64());
+        service
+            .duration
+            .record((now - trying.started).as_secs_f64());
         let failed = match sent {
-            Err(_elapsed) => {
-                // A try left only a sliver of the route's time by plugins and earlier tries
-                // says nothing about the instance.
-                if now - started >= MIN_BLAMED_TRY {
-                    record(service, instance, passed, false, now);
-                }
-                return Err(ForwardError::Timeout);
-            }
-            Ok(Ok(response)) if !retryable_status(response.status()) => {
-                let succeeded = !response.status().is_server_error();
-                record(service, instance, passed, succeeded, now);
+            Ok(response) if !retryable_status(response.status()) => {
+                trying.finish(!response.status().is_server_error(), now);
                 return Ok(response.map(|b| Relayed::new(b, (in_flight, admitted))));
             }
-            Ok(Ok(response)) => Failed::Answered(response, in_flight),
-            Ok(Err(error)) => {
+            Ok(response) => Failed::Answered(response, in_flight),
+            Err(error) => {
                 tracing::debug!(target: "archway.upstream", service = &*service.name, instance = &*instance.id, %error, "try failed");
                 Failed::Error(error)
             }
         };
-        record(service, instance, passed, false, now);
+        trying.finish(false, now);
         tried.push(index);
         let may_retry = match &failed {
             Failed::Error(error) if !error.may_have_reached_upstream() => body.reclaim(),
@@ -168,6 +159,43 @@ pub(crate) async fn forward(
         }
         Some(Failed::Error(error)) => Err(ForwardError::Upstream(error)),
         None => Err(ForwardError::NoInstance),
+    }
+}
+
+/// A try in flight. Finished, its outcome feeds the instance; dropped unfinished because
+/// the route's deadline passed (the pipeline answers 504), it counts as a failure when
+/// it had at least [`MIN_BLAMED_TRY`]; dropped for another reason (the client left), it
+/// counts as nothing.
+struct Trying<'s> {
+    service: &'s Service,
+    instance: &'s Instance,
+    passed: Option<Passed<'s>>,
+    started: StdInstant,
+    deadline: Option<Instant>,
+}
+
+impl Trying<'_> {
+    fn finish(mut self, succeeded: bool, now: StdInstant) {
+        self.deadline = None;
+        record(
+            self.service,
+            self.instance,
+            self.passed.take(),
+            succeeded,
+            now,
+        );
+    }
+}
+
+impl Drop for Trying<'_> {
+    fn drop(&mut self) {
+        let timed_out = self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        let now = StdInstant::now();
+        if timed_out && now - self.started >= MIN_BLAMED_TRY {
+            record(self.service, self.instance, self.passed.take(), false, now);
+        }
     }
 }
 
