@@ -303,17 +303,8 @@ async fn dispatch(
             } else {
                 route.target.path(&head.path, &head.params)
             };
-            // Response transforms may read the request headers, so keep them when any run.
-            let mut headers = if route.transform.is_empty() {
-                std::mem::take(&mut head.headers)
-            } else {
-                head.headers.clone()
-            };
-            if !route.authenticate.is_empty() && !route.config.forward_credentials {
-                for name in &route.identity.credentials {
-                    headers.remove(name);
-                }
-            }
+            let strip_credentials =
+                !route.authenticate.is_empty() && !route.config.forward_credentials;
             let plan = Plan {
                 strategy: route.config.load_balance_strategy,
                 breaker: route.config.circuit_breaker_enabled,
@@ -321,16 +312,26 @@ async fn dispatch(
                 resend: retry::may_resend(&head.method, route.config.retry_non_idempotent),
                 deadline: head.deadline,
             };
+            let rewritten_body = head.body.is_some();
             let body = match (head.body.clone(), stream) {
-                (Some(buffered), _) => {
-                    headers.remove(header::CONTENT_LENGTH);
-                    Outgoing::Buffered(buffered)
-                }
-                (None, Some(stream)) => outgoing(route, plan, &headers, stream).await?,
+                (Some(buffered), _) => Outgoing::Buffered(buffered),
+                (None, Some(stream)) => outgoing(route, plan, &head.headers, stream).await?,
                 (None, None) => Outgoing::Buffered(Bytes::new()),
             };
+            // Each try gets its own copy of the headers; the request's stay for the
+            // response transforms.
             let forwarded = forward(service, plan, body, |instance, body| {
-                upstream::request(head, instance, &upstream_path, headers.clone(), body)
+                let mut headers = head.headers.clone();
+                if strip_credentials {
+                    for name in &route.identity.credentials {
+                        headers.remove(name);
+                    }
+                }
+                if rewritten_body {
+                    // A plugin may have changed the body; the client's length no longer holds.
+                    headers.remove(header::CONTENT_LENGTH);
+                }
+                upstream::request(head, instance, &upstream_path, headers, body)
             })
             .await;
             match forwarded {
