@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use archway_tests::artifacts::{DASHBOARD, RELAY};
 use archway_tests::servers::{mtls_upstream, rendezvous, test_ca, test_client_cert, tls_upstream};
-use archway_tests::{gateway, get, send, upstream};
+use archway_tests::{Reply, gateway, get, send, upstream};
 
 /// The dashboard aggregation over `users`, `orders` and `recommendations`; `extra` is
 /// appended to the plugin's table (before its `[plugins.config]`).
@@ -153,10 +153,10 @@ async fn a_response_over_the_plugins_limit_is_refused() {
     gw.stop().await;
 }
 
-#[tokio::test]
-async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() {
-    let secure = tls_upstream().await;
-    let ca = test_ca();
+/// A gateway with the dashboard plugin over the services `users`, `orders` and
+/// `recommendations` (their `[[services]]` tables in `services`), route `/users/*` to
+/// `users`, `/refused/*` to `recommendations` in `error_format`, and the dashboard.
+async fn tls_gateway(services: &str, error_format: &str) -> archway::Running {
     let config = format!(
         r#"
         [log]
@@ -168,6 +168,66 @@ async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() 
         capabilities = ["upstream"]
         upstreams = {ALL}
 
+        {services}
+
+        [[routes]]
+        id = "users"
+        path_pattern = "/users/*"
+        service_name = "users"
+        target_url = "/u/*"
+        requires_auth = false
+
+        [[routes]]
+        id = "refused"
+        path_pattern = "/refused/*"
+        service_name = "recommendations"
+        requires_auth = false
+        error_format = "{error_format}"
+
+        [[routes]]
+        id = "dashboard"
+        path_pattern = "/dashboard/{{user}}"
+        handler = "dashboard"
+        requires_auth = false
+        "#
+    );
+    gateway(&config, upstream().await).await
+}
+
+/// What the TLS tests check of a [`tls_gateway`]: the route and the plugin reach `users`
+/// and `orders` over TLS, while the handshake with `recommendations` fails: its route
+/// answers 502 (returned) and the plugin's call comes back null.
+async fn reaches_users_and_orders_but_not_recommendations(gw: &archway::Running) -> Reply {
+    let proxied = get(gw.addr(), "/users/7", &[]).await;
+    assert_eq!(
+        proxied.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&proxied.body)
+    );
+    assert_eq!(proxied.json()["path"], "/u/7");
+    assert_eq!(proxied.json()["tls"], true);
+
+    let refused = get(gw.addr(), "/refused/x", &[]).await;
+    assert_eq!(refused.status, 502);
+
+    let aggregated = get(gw.addr(), "/dashboard/7", &[]).await;
+    assert_eq!(aggregated.status, 200);
+    let body = aggregated.json();
+    assert_eq!(body["profile"]["tls"], true, "{body}");
+    assert_eq!(body["orders"]["path"], "/orders?user=7", "{body}");
+    assert_eq!(body["recommendations"], serde_json::Value::Null, "{body}");
+    refused
+}
+
+#[tokio::test]
+async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() {
+    let port = tls_upstream().await.port();
+    let ca = test_ca();
+    let ca = ca.display();
+    // The system's roots do not include the test CA, so recommendations' handshake fails.
+    let services = format!(
+        r#"
         [[services]]
         name = "users"
         url = "https://localhost:{port}"
@@ -179,51 +239,46 @@ async fn routes_and_plugins_reach_an_https_service_that_a_configured_ca_signs() 
         [[services]]
         name = "recommendations"
         url = "https://127.0.0.1:{port}"
-
-        [[routes]]
-        id = "users"
-        path_pattern = "/users/*"
-        service_name = "users"
-        target_url = "/u/*"
-        requires_auth = false
-
-        [[routes]]
-        id = "untrusted"
-        path_pattern = "/untrusted/*"
-        service_name = "recommendations"
-        requires_auth = false
-
-        [[routes]]
-        id = "dashboard"
-        path_pattern = "/dashboard/{{user}}"
-        handler = "dashboard"
-        requires_auth = false
-        "#,
-        port = secure.port(),
-        ca = ca.display(),
+        "#
     );
-    let gw = gateway(&config, upstream().await).await;
+    let gw = tls_gateway(&services, "admin").await;
+    let refused = reaches_users_and_orders_but_not_recommendations(&gw).await;
+    assert_eq!(refused.json()["code"], "F50200");
+    gw.stop().await;
+}
 
-    let proxied = get(gw.addr(), "/users/7", &[]).await;
-    assert_eq!(
-        proxied.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&proxied.body)
+#[tokio::test]
+async fn routes_and_plugins_present_the_configured_client_certificate_to_an_mtls_service() {
+    let port = mtls_upstream().await.port();
+    let (ca, (cert, key)) = (test_ca(), test_client_cert());
+    let (ca, cert, key) = (ca.display(), cert.display(), key.display());
+    // Without a client certificate, the upstream ends recommendations' handshake.
+    let services = format!(
+        r#"
+        [[services]]
+        name = "users"
+        url = "https://localhost:{port}"
+        ca_file = "{ca}"
+        client_cert_file = "{cert}"
+        client_key_file = "{key}"
+        [[services]]
+        name = "orders"
+        url = "https://127.0.0.1:{port}"
+        ca_file = "{ca}"
+        client_cert_file = "{cert}"
+        client_key_file = "{key}"
+        [[services]]
+        name = "recommendations"
+        url = "https://127.0.0.1:{port}"
+        ca_file = "{ca}"
+        "#
     );
-    assert_eq!(proxied.json()["path"], "/u/7");
-    assert_eq!(proxied.json()["tls"], true);
-
-    // The system's roots do not include the test CA, so the handshake is refused.
-    let untrusted = get(gw.addr(), "/untrusted/x", &[]).await;
-    assert_eq!(untrusted.status, 502);
-
-    let aggregated = get(gw.addr(), "/dashboard/7", &[]).await;
-    assert_eq!(aggregated.status, 200);
-    let body = aggregated.json();
-    assert_eq!(body["profile"]["tls"], true);
-    assert_eq!(body["orders"]["path"], "/orders?user=7");
-    assert_eq!(body["recommendations"], serde_json::Value::Null);
+    let gw = tls_gateway(&services, "trading").await;
+    let body = reaches_users_and_orders_but_not_recommendations(&gw)
+        .await
+        .json();
+    assert_eq!(body["error"], true, "{body}");
+    assert_eq!(body["code"], "BAD_GATEWAY", "{body}");
     gw.stop().await;
 }
 
@@ -301,91 +356,5 @@ async fn a_relayed_request_reaches_the_service_whole_and_its_answer_comes_back()
         refused.json()["msg"],
         "service not-granted is not in plugin relay's upstreams"
     );
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn routes_and_plugins_present_the_configured_client_certificate_to_an_mtls_service() {
-    let secure = mtls_upstream().await;
-    let ca = test_ca();
-    let (cert, key) = test_client_cert();
-    let config = format!(
-        r#"
-        [log]
-        access_log = false
-
-        [[plugins]]
-        name = "dashboard"
-        path = "{DASHBOARD}"
-        capabilities = ["upstream"]
-        upstreams = {ALL}
-
-        [[services]]
-        name = "users"
-        url = "https://localhost:{port}"
-        ca_file = "{ca}"
-        client_cert_file = "{cert}"
-        client_key_file = "{key}"
-        [[services]]
-        name = "orders"
-        url = "https://127.0.0.1:{port}"
-        ca_file = "{ca}"
-        client_cert_file = "{cert}"
-        client_key_file = "{key}"
-        [[services]]
-        name = "recommendations"
-        url = "https://127.0.0.1:{port}"
-        ca_file = "{ca}"
-
-        [[routes]]
-        id = "users"
-        path_pattern = "/users/*"
-        service_name = "users"
-        target_url = "/u/*"
-        requires_auth = false
-
-        [[routes]]
-        id = "anonymous"
-        path_pattern = "/anonymous/*"
-        service_name = "recommendations"
-        requires_auth = false
-        error_format = "trading"
-
-        [[routes]]
-        id = "dashboard"
-        path_pattern = "/dashboard/{{user}}"
-        handler = "dashboard"
-        requires_auth = false
-        "#,
-        port = secure.port(),
-        ca = ca.display(),
-        cert = cert.display(),
-        key = key.display(),
-    );
-    let gw = gateway(&config, upstream().await).await;
-
-    let proxied = get(gw.addr(), "/users/7", &[]).await;
-    assert_eq!(
-        proxied.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&proxied.body)
-    );
-    assert_eq!(proxied.json()["path"], "/u/7");
-    assert_eq!(proxied.json()["tls"], true);
-
-    // Without a client certificate the upstream ends the handshake.
-    let anonymous = get(gw.addr(), "/anonymous/x", &[]).await;
-    assert_eq!(anonymous.status, 502);
-    let body = anonymous.json();
-    assert_eq!(body["error"], true, "{body}");
-    assert_eq!(body["code"], "BAD_GATEWAY", "{body}");
-
-    let aggregated = get(gw.addr(), "/dashboard/7", &[]).await;
-    assert_eq!(aggregated.status, 200);
-    let body = aggregated.json();
-    assert_eq!(body["profile"]["tls"], true, "{body}");
-    assert_eq!(body["orders"]["path"], "/orders?user=7", "{body}");
-    assert_eq!(body["recommendations"], serde_json::Value::Null, "{body}");
     gw.stop().await;
 }
