@@ -51,6 +51,24 @@ async fn healthy_gauge(gateway: SocketAddr, service: &str, instance: &str) -> Op
         .map(str::to_owned)
 }
 
+/// Waits up to `seconds` for an instance's `archway_upstream_healthy` to read `value`.
+async fn gauge_becomes(
+    gateway: SocketAddr,
+    service: &str,
+    instance: &str,
+    value: &str,
+    seconds: u64,
+) {
+    let started = Instant::now();
+    while healthy_gauge(gateway, service, instance).await.as_deref() != Some(value) {
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "{service}/{instance} never became {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn statuses(gateway: SocketAddr, method: &str, n: usize) -> Vec<u16> {
     let mut statuses = Vec::new();
     for _ in 0..n {
@@ -81,14 +99,7 @@ async fn a_killed_instance_is_marked_unhealthy_and_skipped_while_every_request_s
     a.kill();
     // Tries that find the instance gone go again to the other one: no client sees it.
     assert_eq!(statuses(addr, "GET", 20).await, [200; 20]);
-    let marked = Instant::now();
-    while healthy_gauge(addr, "killed", "a").await.as_deref() != Some("0") {
-        assert!(
-            marked.elapsed() < Duration::from_secs(5),
-            "never marked unhealthy"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gauge_becomes(addr, "killed", "a", "0", 5).await;
     let before = b.requests();
     assert_eq!(statuses(addr, "GET", 10).await, [200; 10]);
     assert_eq!(b.requests() - before, 10, "every request went to b");
@@ -108,14 +119,7 @@ async fn an_instance_whose_probes_fail_is_skipped_until_they_pass_again() {
     let gateway = gateway(&text, a.addr()).await;
     let addr = gateway.addr();
     a.set(Script::Status(503));
-    let marked = Instant::now();
-    while healthy_gauge(addr, "probed", "a").await.as_deref() != Some("0") {
-        assert!(
-            marked.elapsed() < Duration::from_secs(3),
-            "never marked unhealthy"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gauge_becomes(addr, "probed", "a", "0", 3).await;
     let before = a.requests();
     assert_eq!(
         statuses(addr, "GET", 6).await,
@@ -124,14 +128,7 @@ async fn an_instance_whose_probes_fail_is_skipped_until_they_pass_again() {
     );
     assert_eq!(a.requests(), before, "a got none");
     a.set(Script::Serve);
-    let recovered = Instant::now();
-    while healthy_gauge(addr, "probed", "a").await.as_deref() != Some("1") {
-        assert!(
-            recovered.elapsed() < Duration::from_secs(3),
-            "never healthy again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gauge_becomes(addr, "probed", "a", "1", 3).await;
     assert_eq!(statuses(addr, "GET", 6).await, [200; 6]);
     assert_eq!(a.requests() - before, 3, "a takes its turns again");
     gateway.stop().await;
