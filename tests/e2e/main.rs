@@ -6,6 +6,7 @@ use archway_tests::{get, send, try_gateway, upstream};
 
 mod api_keys;
 mod balance;
+mod cors;
 mod errors;
 mod jwt;
 mod oauth2;

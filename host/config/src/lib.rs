@@ -21,12 +21,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cors;
 mod error;
 mod jwt;
 mod model;
 mod resilience;
 mod validate;
 
+pub use cors::CorsConfig;
 pub use error::ConfigError;
 pub use jwt::{JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).

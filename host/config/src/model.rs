@@ -48,6 +48,9 @@ pub struct Config {
     /// Key sets for the `jwt` import.
     #[serde(default)]
     pub jwt: crate::JwtConfig,
+    /// CORS rules for routes that set none of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<crate::CorsConfig>,
 }
 
 /// The headers in which the gateway forwards the authenticated principal to upstreams.
@@ -777,6 +780,9 @@ pub struct RouteConfig {
     /// upstream on a route with authenticate plugins; by default the gateway consumes them.
     #[serde(default)]
     pub forward_credentials: bool,
+    /// This route's CORS rules, instead of the gateway's `[cors]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<crate::CorsConfig>,
 }
 
 fn default_true() -> bool {

@@ -33,8 +33,15 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for service in &config.services {
         check_service(service, &mut problems);
     }
+    if let Some(cors) = &config.cors {
+        problems.extend(cors.problems().into_iter().map(|p| format!("cors: {p}")));
+    }
     for route in &config.routes {
         check_route(config, route, &mut problems);
+        if let Some(cors) = &route.cors {
+            let at = format!("route {}: cors", route.id);
+            problems.extend(cors.problems().into_iter().map(|p| format!("{at}: {p}")));
+        }
     }
     for (role, permissions) in &config.roles {
         if role.is_empty() || permissions.iter().any(String::is_empty) {
@@ -908,6 +915,35 @@ mod tests {
                 .contains("metrics: path \"metrics\" must be a plain path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cors_rules_take_the_trading_contract_defaults_and_refuse_what_browsers_would() {
+        let config = parse(&route_with(
+            "[routes.cors]\nallowed_origins = [\"http://localhost:3000\"]\n",
+        ))
+        .expect("valid");
+        let cors = config.routes[0].cors.as_ref().expect("route cors");
+        assert_eq!(
+            cors.allowed_methods,
+            ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+        );
+        assert_eq!(
+            cors.allowed_headers,
+            ["authorization", "content-type", "x-api-key"]
+        );
+        let err = parse(&format!(
+            "[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n{}",
+            route_with("[routes.cors]\nallowed_origins = [\"https://app.example/path\"]\n")
+        ))
+        .expect_err("refused");
+        let text = err.to_string();
+        for expected in [
+            "cors: allow_credentials cannot go with the origin \"*\"",
+            "route r: cors: allowed origin \"https://app.example/path\" must be scheme://host[:port], without a path",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod body;
 mod breaker;
 mod bulkhead;
 mod client;
+mod cors;
 pub mod error;
 mod forward;
 mod health;

@@ -4,7 +4,8 @@
 //! everything after routing.
 //!
 //! ```text
-//! check path -> route (client identity headers removed) -> rate limit -> body limit
+//! check path -> CORS preflight (answered here) -> route (client identity headers removed)
+//!   -> rate limit -> body limit
 //!   -> one credential -> authenticate* (+ permissions of its roles) -> quotas of the principal
 //!   -> authorize (permissions, plugins*) -> identity headers
 //!   -> transform-request* -> dispatch -> transform-response* (reverse)
@@ -71,42 +72,70 @@ pub async fn run(
         Ok(path) => path,
         Err(why) => return (GatewayError::BadRequest.response(unmatched(), why), None),
     };
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    if let Some(origin) = &origin
+        && let Some(requested) = preflight_method(&parts.method, &parts.headers)
+        && let Some(matched) = snapshot.router().find(&requested, path)
+        && let Some(cors) = &matched.route.cors
+    {
+        let answer = cors.preflight(origin, &requested).unwrap_or_else(|| {
+            let refused = "this origin or method is not allowed here";
+            matched.route.error(GatewayError::Forbidden, refused)
+        });
+        return (answer, Some(matched.route.clone()));
+    }
     let Some(matched) = snapshot.router().find(&parts.method, path) else {
         let msg = format!("no route for {} {path}", parts.method);
         return (GatewayError::NotFound.response(unmatched(), &msg), None);
     };
     let route = matched.route;
-    let mut counted = match limit::check(limits, &route, client_ip).await {
-        Continue(counted) => counted,
-        Break(response) => return (response, Some(route)),
+    let mut response = 'answer: {
+        let mut counted = match limit::check(limits, &route, client_ip).await {
+            Continue(counted) => counted,
+            Break(response) => break 'answer response,
+        };
+        let deadline = Instant::now() + route.timeout;
+        let mut head = RequestHead {
+            method: parts.method,
+            path: path.to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            client_ip,
+            route: route.info.clone(),
+            params: matched.params,
+            tenant: None,
+            principal: None,
+            body: None,
+            deadline: Some(deadline),
+        };
+        for name in route.identity.all() {
+            head.headers.remove(name);
+        }
+        let roles = snapshot.roles();
+        let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
+        let mut response = match tokio::time::timeout_at(deadline, handled).await {
+            Ok(Continue(response) | Break(response)) => response,
+            Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
+        };
+        if let Some(counted) = &counted {
+            limit::report(response.headers_mut(), counted);
+        }
+        response
     };
-    let deadline = Instant::now() + route.timeout;
-    let mut head = RequestHead {
-        method: parts.method,
-        path: path.to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers,
-        client_ip,
-        route: route.info.clone(),
-        params: matched.params,
-        tenant: None,
-        principal: None,
-        body: None,
-        deadline: Some(deadline),
-    };
-    for name in route.identity.all() {
-        head.headers.remove(name);
-    }
-    let roles = snapshot.roles();
-    let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
-    let mut response = match tokio::time::timeout_at(deadline, handled).await {
-        Ok(Continue(response) | Break(response)) => response,
-        Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
-    };
-    if let Some(counted) = &counted {
-        limit::report(response.headers_mut(), counted);
+    // Every answer on a route with CORS rules carries them, the gateway's own errors too.
+    if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
+        cors.decorate(origin, response.headers_mut());
     }
     (response, Some(route))
+}
+
+/// The method a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) asks about.
+fn preflight_method(method: &http::Method, headers: &HeaderMap) -> Option<http::Method> {
+    if method != http::Method::OPTIONS {
+        return None;
+    }
+    let requested = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
+    http::Method::from_bytes(requested.as_bytes()).ok()
 }
 
 /// The phases after routing; `counted` is the tightest budget counted so far, which the

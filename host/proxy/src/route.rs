@@ -9,6 +9,7 @@ use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
 use http::HeaderName;
 
 use crate::body::ProxyBody;
+use crate::cors::Cors;
 use crate::error::GatewayError;
 use crate::metrics::RouteMetrics;
 use crate::service::{Service, Services};
@@ -55,6 +56,8 @@ pub struct Route {
     pub(crate) metrics: RouteMetrics,
     /// The headers that carry the principal upstream.
     pub(crate) identity: IdentityHeaders,
+    /// Its CORS rules (its own, else the gateway's), if any.
+    pub(crate) cors: Option<Cors>,
 }
 
 /// The identity and credential headers from `[identity]`, parsed once per snapshot.
@@ -195,6 +198,7 @@ impl Route {
                 }),
             metrics: RouteMetrics::new(&route.id),
             identity: IdentityHeaders::new(&config.identity),
+            cors: route.cors.as_ref().or(config.cors.as_ref()).map(Cors::new),
             authenticate,
             authorize,
             transform,
