@@ -2,6 +2,8 @@
 //! without reaching the auth chain or the upstream, and the allow headers on every
 //! answer of a route with CORS rules, the gateway's own 401 and 429 included.
 
+use std::net::SocketAddr;
+
 use archway_tests::artifacts::BARE_AUTHENTICATOR;
 use archway_tests::servers::scripted;
 use archway_tests::{Reply, gateway, send};
@@ -25,12 +27,14 @@ fn config(rpm: u32) -> String {
     )
 }
 
-fn preflight_headers<'a>(origin: &'a str, method: &'a str) -> [(&'a str, &'a str); 3] {
-    [
+/// A browser's preflight from `origin` for a `method` request to `path`.
+async fn preflight(addr: SocketAddr, path: &str, origin: &str, method: &str) -> Reply {
+    let headers = [
         ("origin", origin),
         ("access-control-request-method", method),
         ("access-control-request-headers", "authorization"),
-    ]
+    ];
+    send(addr, "OPTIONS", path, &headers, "").await
 }
 
 #[tokio::test]
@@ -38,14 +42,7 @@ async fn a_preflight_is_answered_by_the_gateway_without_auth_or_upstream() {
     let upstream = scripted("echo").await;
     let gateway = gateway(&config(0), upstream.addr()).await;
     let addr = gateway.addr();
-    let reply = send(
-        addr,
-        "OPTIONS",
-        "/cors/x",
-        &preflight_headers(APP, "GET"),
-        "",
-    )
-    .await;
+    let reply = preflight(addr, "/cors/x", APP, "GET").await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
     assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
     assert_eq!(
@@ -60,38 +57,17 @@ async fn a_preflight_is_answered_by_the_gateway_without_auth_or_upstream() {
     assert_eq!(reply.header("vary"), Some("origin"));
     assert_eq!(upstream.requests(), 0, "nothing reached the upstream");
 
-    let refused = send(
-        addr,
-        "OPTIONS",
-        "/cors/x",
-        &preflight_headers("https://evil.example", "GET"),
-        "",
-    )
-    .await;
+    let refused = preflight(addr, "/cors/x", "https://evil.example", "GET").await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["code"], "F40003");
     assert_eq!(refused.header("access-control-allow-origin"), None);
-    let wrong_method = send(
-        addr,
-        "OPTIONS",
-        "/cors/x",
-        &preflight_headers(APP, "PATCH"),
-        "",
-    )
-    .await;
+    let wrong_method = preflight(addr, "/cors/x", APP, "PATCH").await;
     assert_eq!(
         wrong_method.status, 404,
         "the route takes GET only: no route for PATCH"
     );
 
-    let any = send(
-        addr,
-        "OPTIONS",
-        "/open/x",
-        &preflight_headers("https://any.example", "PUT"),
-        "",
-    )
-    .await;
+    let any = preflight(addr, "/open/x", "https://any.example", "PUT").await;
     assert_eq!(any.status, 204);
     assert_eq!(any.header("access-control-allow-origin"), Some("*"));
     assert_eq!(upstream.requests(), 0);
