@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use archway_store::testing::RedisServer;
-use archway_store::{Store, StoreConfig};
+use archway_store::{RateAlgorithm, Store, StoreConfig};
 
 const OPS: usize = 2000;
 const KEYS: usize = 100;
@@ -45,7 +45,7 @@ impl Op {
                 store.append("bench:stream", &fields).await.map(drop)
             }
             Op::RateLimit => store
-                .rate_limit(&key, 1_000_000, Duration::from_secs(1))
+                .rate_limit(&key, 1_000_000, Duration::from_secs(1), RateAlgorithm::Gcra)
                 .await
                 .map(drop),
         }

@@ -8,8 +8,8 @@
 //!
 //! Both backends offer the same semantics: key-value data with TTLs, atomic increments and
 //! compare-and-swap, prefix scans, append-only streams of field lists with time-ordered
-//! ids, a change feed that tells every node about config changes, and GCRA rate-limit
-//! counters. On Redis the data is plain Redis data (strings, streams) under `archway:`
+//! ids, a change feed that tells every node about config changes, and rate-limit
+//! counters (sliding window or GCRA). On Redis the data is plain Redis data (strings, streams) under `archway:`
 //! keys, which other Redis clients can read and write.
 //!
 //! ```
@@ -46,7 +46,7 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use feed::{Change, ChangeFeed, FeedEvent};
 pub use limits::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
-pub use rate::RateDecision;
+pub use rate::{RateAlgorithm, RateDecision};
 pub use stream::{ParseStreamIdError, StreamEntry, StreamId};
 
 use std::sync::Arc;
@@ -285,13 +285,15 @@ impl Store {
         dispatch!(self, subscribe())
     }
 
-    /// Counts one request against `key`, allowing bursts of up to `limit` requests and
-    /// `limit` requests per `period` on average (GCRA). A denied request is not counted.
+    /// Counts one request against `key`'s budget of `limit` requests per `period`, by
+    /// `algorithm`. A denied request is not counted. The two algorithms keep separate
+    /// counters, so one key may be counted both ways.
     pub async fn rate_limit(
         &self,
         key: &str,
         limit: u32,
         period: Duration,
+        algorithm: RateAlgorithm,
     ) -> Result<RateDecision, StoreError> {
         check_key("rate-limit key", key)?;
         let period_us = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
@@ -300,7 +302,7 @@ impl Store {
                 key: key.to_owned(),
             });
         }
-        dispatch!(self, rate_limit(key, limit, period_us).await)
+        dispatch!(self, rate_limit(key, limit, period_us, algorithm).await)
     }
 }
 

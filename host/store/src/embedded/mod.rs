@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::feed::{self, ChangeFeed, FeedEvent};
 use crate::rate::LocalLimiter;
-use crate::{Change, RateDecision, StoreError, StreamEntry, StreamId, ttl_millis};
+use crate::{Change, RateAlgorithm, RateDecision, StoreError, StreamEntry, StreamId, ttl_millis};
 use kv::{KvTables, NO_EXPIRY};
 
 /// What a blocking closure yields: redb failures outside, the operation's own outcome
@@ -198,8 +198,9 @@ impl Embedded {
         key: &str,
         limit: u32,
         period_us: u64,
+        algorithm: RateAlgorithm,
     ) -> Result<RateDecision, StoreError> {
-        Ok(self.limiter.decide(key, limit, period_us))
+        Ok(self.limiter.decide(key, limit, period_us, algorithm))
     }
 
     async fn read<T: Send + 'static>(

@@ -38,6 +38,11 @@ pub(super) fn rate(key: &str) -> String {
     format!("archway:rate:{key}")
 }
 
+/// A sliding window's sorted set of arrival times (apart from GCRA's counter of the same key).
+pub(super) fn window(key: &str) -> String {
+    format!("archway:window:{key}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

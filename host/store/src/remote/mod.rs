@@ -10,6 +10,7 @@ mod subscriber;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -18,7 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::feed::{self, ChangeFeed, FeedEvent};
-use crate::{Change, RateDecision, StoreError, StreamEntry, StreamId, ttl_millis};
+use crate::{Change, RateAlgorithm, RateDecision, StoreError, StreamEntry, StreamId, ttl_millis};
 use link::Link;
 
 /// Keys one `SCAN` round trip asks Redis to look at.
@@ -30,6 +31,8 @@ type RawField = (Vec<u8>, Vec<u8>);
 pub(crate) struct Remote {
     conn: Conn,
     events: broadcast::Sender<FeedEvent>,
+    /// Names this node's sliding-window arrivals uniquely across nodes.
+    arrivals: Arrivals,
     _keeper: AbortOnDrop,
     _subscriber: AbortOnDrop,
 }
@@ -40,6 +43,29 @@ struct Conn {
     manager: ConnectionManager,
     link: Arc<Link>,
     op_timeout: Duration,
+}
+
+/// Unique names for sliding-window arrivals: this node's random id and a sequence.
+struct Arrivals {
+    node: u64,
+    next: AtomicU64,
+}
+
+impl Arrivals {
+    fn new() -> Self {
+        Self {
+            node: fastrand::u64(..),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        format!(
+            "{:x}-{:x}",
+            self.node,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
 }
 
 /// Stops a background task when the store that owns it is dropped.
@@ -91,6 +117,7 @@ impl Remote {
         Ok(Self {
             conn,
             events,
+            arrivals: Arrivals::new(),
             _keeper: AbortOnDrop(keeper),
             _subscriber: AbortOnDrop(subscriber),
         })
@@ -315,9 +342,16 @@ impl Remote {
         key: &str,
         limit: u32,
         period_us: u64,
+        algorithm: RateAlgorithm,
     ) -> Result<RateDecision, StoreError> {
-        let mut invocation = scripts::RATE_LIMIT.key(keys::rate(key));
+        let mut invocation = match algorithm {
+            RateAlgorithm::Gcra => scripts::RATE_LIMIT.key(keys::rate(key)),
+            RateAlgorithm::SlidingWindow => scripts::SLIDING_WINDOW.key(keys::window(key)),
+        };
         invocation.arg(limit).arg(period_us);
+        if algorithm == RateAlgorithm::SlidingWindow {
+            invocation.arg(self.arrivals.next());
+        }
         let (allowed, remaining, retry_after_us, reset_after_us): (u8, u32, u64, u64) = self
             .conn
             .run("rate_limit", |mut c| async move {

@@ -38,8 +38,8 @@ return 1
     )
 });
 
-/// GCRA, step for step the arithmetic of `rate::decide`, on the server's clock so every
-/// node agrees. KEYS[1]: the counter. ARGV[1]: limit; ARGV[2]: period in microseconds.
+/// GCRA (bursts of `limit`, then one request every `period / limit`, as the embedded
+/// store's `governor` limiters count), on the server's clock so every node agrees. KEYS[1]: the counter. ARGV[1]: limit; ARGV[2]: period in microseconds.
 /// Returns {allowed, remaining, retry_after_us, reset_after_us}.
 pub(super) static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -59,6 +59,31 @@ local remaining = math.max(math.floor((period - after_this) / interval + 1e-6), 
 local expire_ms = math.max(math.ceil(after_this / 1000), 1)
 redis.call('SET', KEYS[1], string.format('%.0f', now + math.floor(after_this)), 'PX', expire_ms)
 return {1, remaining, 0, math.ceil(after_this)}
+",
+    )
+});
+
+/// The sliding window, as `rate::window` counts it: a sorted set of the arrival times in
+/// the window, on the server's clock. KEYS[1]: the set. ARGV[1]: limit; ARGV[2]: period in
+/// microseconds; ARGV[3]: a member unique to this request. Returns {allowed, remaining,
+/// retry_after_us, reset_after_us}.
+pub(super) static SLIDING_WINDOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+local counted = redis.call('ZCARD', KEYS[1])
+if counted >= limit then
+  local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+  local newest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+  return {0, 0, math.max(oldest + period - now, 0), math.max(newest + period - now, 0)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.max(math.ceil(period / 1000), 1))
+return {1, limit - counted - 1, 0, period}
 ",
     )
 });

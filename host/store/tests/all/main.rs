@@ -46,6 +46,7 @@ for_each_backend!(
     change_feed_reaches_other_handles,
     rate_limit_allows_limit_then_denies,
     rate_limit_is_shared_across_handles,
+    sliding_window_allows_limit_then_denies_until_the_oldest_leaves,
     oversized_keys_and_values_are_refused,
     a_lease_has_one_holder_until_it_lapses,
     a_burst_of_changes_can_be_skipped_at_once,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use archway_store::{FeedEvent, Store, StoreConfig, StoreError};
+use archway_store::{FeedEvent, RateAlgorithm, Store, StoreConfig, StoreError};
 
 use crate::fixture::bounded;
 use archway_store::testing::RedisServer;
@@ -58,7 +58,7 @@ async fn survives_redis_being_killed_and_restarted() {
         assert!(store.publish_config_change("routes").await.is_err());
         assert!(
             store
-                .rate_limit("client", 10, Duration::from_secs(1))
+                .rate_limit("client", 10, Duration::from_secs(1), RateAlgorithm::Gcra)
                 .await
                 .is_err()
         );

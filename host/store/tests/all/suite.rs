@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use archway_store::{Change, FeedEvent, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreError, StreamId};
+use archway_store::{
+    Change, FeedEvent, MAX_KEY_BYTES, MAX_VALUE_BYTES, RateAlgorithm, StoreError, StreamId,
+};
 use tokio::task::JoinSet;
 
 use crate::fixture::Fixture;
@@ -400,7 +402,7 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
     let period = Duration::from_secs(10);
     for remaining in (0..5).rev() {
         let decision = store
-            .rate_limit("client:1", 5, period)
+            .rate_limit("client:1", 5, period, RateAlgorithm::Gcra)
             .await
             .expect("rate limit");
         assert!(decision.allowed);
@@ -409,7 +411,7 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
         assert!(decision.reset_after <= period);
     }
     let denied = store
-        .rate_limit("client:1", 5, period)
+        .rate_limit("client:1", 5, period, RateAlgorithm::Gcra)
         .await
         .expect("rate limit");
     assert!(!denied.allowed);
@@ -422,7 +424,7 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
     assert!(denied.reset_after > Duration::from_secs(9) && denied.reset_after <= period);
 
     let other = store
-        .rate_limit("client:2", 5, period)
+        .rate_limit("client:2", 5, period, RateAlgorithm::Gcra)
         .await
         .expect("rate limit");
     assert_eq!(
@@ -432,13 +434,13 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
     );
 
     let fast = store
-        .rate_limit("burst", 1, Duration::from_millis(200))
+        .rate_limit("burst", 1, Duration::from_millis(200), RateAlgorithm::Gcra)
         .await
         .expect("rate limit");
     assert!(fast.allowed);
     assert!(
         !store
-            .rate_limit("burst", 1, Duration::from_millis(200))
+            .rate_limit("burst", 1, Duration::from_millis(200), RateAlgorithm::Gcra)
             .await
             .expect("rate limit")
             .allowed
@@ -446,14 +448,14 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(
         store
-            .rate_limit("burst", 1, Duration::from_millis(200))
+            .rate_limit("burst", 1, Duration::from_millis(200), RateAlgorithm::Gcra)
             .await
             .expect("rate limit")
             .allowed
     );
 
     let error = store
-        .rate_limit("client:3", 0, period)
+        .rate_limit("client:3", 0, period, RateAlgorithm::Gcra)
         .await
         .expect_err("zero limit");
     assert!(
@@ -465,18 +467,53 @@ pub async fn rate_limit_allows_limit_then_denies(fixture: &Fixture) {
 pub async fn rate_limit_is_shared_across_handles(fixture: &Fixture) {
     let (a, b) = (fixture.open().await, fixture.open().await);
     let period = Duration::from_secs(60);
-    let mut allowed = 0;
-    for n in 0..10 {
-        let store = if n % 2 == 0 { &a } else { &b };
-        allowed += usize::from(
-            store
-                .rate_limit("tenant", 6, period)
-                .await
-                .expect("rate limit")
-                .allowed,
+    for algorithm in [RateAlgorithm::Gcra, RateAlgorithm::SlidingWindow] {
+        let mut allowed = 0;
+        for n in 0..10 {
+            let store = if n % 2 == 0 { &a } else { &b };
+            allowed += usize::from(
+                store
+                    .rate_limit("tenant", 6, period, algorithm)
+                    .await
+                    .expect("rate limit")
+                    .allowed,
+            );
+        }
+        assert_eq!(
+            allowed, 6,
+            "{algorithm:?} counts each key once per algorithm"
         );
     }
-    assert_eq!(allowed, 6);
+}
+
+pub async fn sliding_window_allows_limit_then_denies_until_the_oldest_leaves(fixture: &Fixture) {
+    let store = fixture.open().await;
+    let period = Duration::from_millis(600);
+    let count = || store.rate_limit("window", 3, period, RateAlgorithm::SlidingWindow);
+    for remaining in [2, 1] {
+        let decision = count().await.expect("rate limit");
+        assert_eq!((decision.allowed, decision.remaining), (true, remaining));
+        assert_eq!(decision.reset_after, period);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let last = count().await.expect("rate limit");
+    assert_eq!((last.allowed, last.remaining), (true, 0));
+    let denied = count().await.expect("rate limit");
+    assert!(!denied.allowed);
+    let retry_after = denied.retry_after.expect("a denial says when to retry");
+    assert!(retry_after <= Duration::from_millis(300), "{retry_after:?}");
+    assert!(
+        denied.reset_after > Duration::from_millis(300),
+        "{:?}",
+        denied.reset_after
+    );
+    tokio::time::sleep(retry_after + Duration::from_millis(30)).await;
+    let again = count().await.expect("rate limit");
+    assert_eq!(
+        (again.allowed, again.remaining),
+        (true, 1),
+        "the first two left the window; the third is still in it"
+    );
 }
 
 pub async fn oversized_keys_and_values_are_refused(fixture: &Fixture) {
