@@ -9,6 +9,7 @@ mod balance;
 mod cors;
 mod errors;
 mod jwt;
+mod limits;
 mod oauth2;
 mod plugins;
 mod python;
@@ -18,6 +19,7 @@ mod shared;
 mod store;
 mod ticks;
 mod upstream;
+mod versions;
 
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.
 fn chain_config() -> String {

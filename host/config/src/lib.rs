@@ -24,6 +24,7 @@
 mod cors;
 mod error;
 mod jwt;
+mod limits;
 mod model;
 mod resilience;
 mod validate;
@@ -31,6 +32,7 @@ mod validate;
 pub use cors::CorsConfig;
 pub use error::ConfigError;
 pub use jwt::{JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
+pub use limits::{Network, RateLimitAlgorithm};
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).
 pub use model::ErrorFormat;
 /// How a route spreads requests over a service's instances.

@@ -117,6 +117,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Where compiled plugins are cached across restarts (relative to the config file).
     pub cache_dir: PathBuf,
+    /// Peers whose `X-Forwarded-For` says who the client is: the client is the rightmost
+    /// address in it that is not one of these. Any other peer is the client itself.
+    pub trusted_proxies: Vec<crate::Network>,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +131,7 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 10,
             workers: 0,
             cache_dir: PathBuf::from(".archway/cache"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -704,9 +708,14 @@ pub struct RouteConfig {
     /// The method matched; `ANY` matches all.
     #[serde(default)]
     pub method: Method,
-    /// An API version label.
+    /// The API version this route serves (`v1`, `v2`): requests pick it with
+    /// `X-API-Version` or a `/v{N}/` path prefix.
     #[serde(default = "default_version")]
     pub version: String,
+    /// Whether requests that name no version get this route among its versions (else the
+    /// highest version does).
+    #[serde(default)]
+    pub is_default_version: bool,
     /// Inactive routes do not match.
     #[serde(default = "default_true")]
     pub is_active: bool,
@@ -719,9 +728,27 @@ pub struct RouteConfig {
     /// Whether any or all of `required_permissions` must be granted.
     #[serde(default)]
     pub permission_check_strategy: PermissionStrategy,
-    /// Requests per minute allowed per client address (0: unlimited).
+    /// Requests per minute allowed per caller: per principal once the request
+    /// authenticates, per client address when it ends without one (0: unlimited).
     #[serde(default = "default_rpm")]
     pub rate_limit_rpm: u32,
+    /// Requests per minute per client address for requests that end without a
+    /// principal, instead of `rate_limit_rpm` (the trading contract sets 100; 0: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_anonymous_rpm: Option<u32>,
+    /// Requests per minute per tenant of the principal (0: unlimited).
+    #[serde(default)]
+    pub rate_limit_tenant_rpm: u32,
+    /// Requests per minute across every caller of the route (0: unlimited).
+    #[serde(default)]
+    pub rate_limit_route_rpm: u32,
+    /// Requests per minute per client address, counted before authentication: a flood
+    /// guard, set above the per-caller limits (0: off).
+    #[serde(default)]
+    pub rate_limit_ip_rpm: u32,
+    /// How the route's budgets are counted.
+    #[serde(default)]
+    pub rate_limit_algorithm: crate::RateLimitAlgorithm,
     /// The upstream timeout.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
@@ -788,7 +815,7 @@ pub struct RouteConfig {
 fn default_true() -> bool {
     true
 }
-pub(crate) fn default_version() -> String {
+fn default_version() -> String {
     "v1".to_owned()
 }
 fn default_rpm() -> u32 {

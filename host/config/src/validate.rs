@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::{default_cache_ttl, default_version};
+use crate::model::default_cache_ttl;
 use crate::{Capability, Config, ConfigError, PluginConfig, RouteConfig, ServiceConfig};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
@@ -511,9 +511,6 @@ pub(crate) fn warnings(config: &Config) -> Vec<String> {
                 route.id
             ));
         };
-        if route.version != default_version() {
-            inert("version", format!("{:?}", route.version));
-        }
         if route.cache_enabled {
             inert("cache_enabled", "true".to_owned());
         }
@@ -807,8 +804,8 @@ mod tests {
 
     #[test]
     fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
-        // load_balance_strategy, retry_count and circuit_breaker_enabled act, so they are
-        // not among them.
+        // version, load_balance_strategy, retry_count and circuit_breaker_enabled act, so
+        // they are not among them.
         let config = parse(&route_with(
             "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",
         ))
@@ -817,7 +814,6 @@ mod tests {
         assert_eq!(
             config.warnings(),
             [
-                format!("route r: version = \"v2\" {later}"),
                 format!("route r: cache_enabled = true {later}"),
                 format!("route r: cache_ttl_seconds = 60 {later}"),
             ]

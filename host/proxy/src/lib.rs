@@ -12,6 +12,7 @@ mod body;
 mod breaker;
 mod bulkhead;
 mod client;
+mod client_ip;
 mod cors;
 pub mod error;
 mod forward;
@@ -32,6 +33,7 @@ mod snapshot;
 mod tls;
 mod upstream;
 mod upstreams;
+mod version;
 
 pub use body::{Handoff, ProxyBody, Relayed};
 pub use client::Clients;

@@ -4,10 +4,11 @@
 //! everything after routing.
 //!
 //! ```text
-//! check path -> CORS preflight (answered here) -> route (client identity headers removed)
-//!   -> rate limit -> body limit
-//!   -> one credential -> authenticate* (+ permissions of its roles) -> quotas of the principal
-//!   -> authorize (permissions, plugins*) -> identity headers
+//! client address (trusted proxies) -> check path -> CORS preflight (answered here)
+//!   -> route and version (client identity headers removed) -> route-wide and per-address limits
+//!   -> body limit -> one credential -> authenticate* (+ permissions of its roles)
+//!   -> per-caller limits (principal and tenant, or address) -> principal required?
+//!   -> quotas of the principal -> authorize (permissions, plugins*) -> identity headers
 //!   -> transform-request* -> dispatch -> transform-response* (reverse)
 //!
 //! dispatch: a handler plugin, or the upstream through `forward`: bulkhead -> healthy
@@ -28,12 +29,14 @@ use hyper::body::Body;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
+use crate::client_ip;
 use crate::error::{GatewayError, envelope};
 use crate::forward::{ForwardError, Outgoing, Plan, forward};
-use crate::limit;
+use crate::limit::{self, Caller};
 use crate::path;
 use crate::retry;
 use crate::route::{Dispatch, Route};
+use crate::router::Miss;
 use crate::snapshot::{RoleGrants, Snapshot};
 use crate::upstream;
 
@@ -58,15 +61,17 @@ type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 /// retry, so a retry can send them again.
 const REPLAY_BYTES: u64 = 64 * 1024;
 
-/// Runs one request through the pipeline to its response; also returns the route that
-/// matched.
+/// Runs one request from `peer` through the pipeline to its response; also returns the
+/// route that matched.
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
     request: Request<ClientBody>,
-    client_ip: IpAddr,
+    peer: IpAddr,
 ) -> (Response<ProxyBody>, Option<Arc<Route>>) {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let trusted = &snapshot.config().server.trusted_proxies;
+    let client_ip = client_ip::resolve(peer, &mut parts.headers, trusted);
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::check(parts.uri.path()) {
         Ok(path) => path,
@@ -75,7 +80,9 @@ pub async fn run(
     let origin = parts.headers.get(header::ORIGIN).cloned();
     if let Some(origin) = &origin
         && let Some(requested) = preflight_method(&parts.method, &parts.headers)
-        && let Some(matched) = snapshot.router().find(&requested, path)
+        && let Ok((matched, _)) = snapshot
+            .router()
+            .find_request(&requested, path, &parts.headers)
         && let Some(cors) = &matched.route.cors
     {
         let answer = cors.preflight(origin, &requested).unwrap_or_else(|| {
@@ -84,16 +91,26 @@ pub async fn run(
         });
         return (answer, Some(matched.route.clone()));
     }
-    let Some(matched) = snapshot.router().find(&parts.method, path) else {
-        let msg = format!("no route for {} {path}", parts.method);
-        return (GatewayError::NotFound.response(unmatched(), &msg), None);
+    let (matched, path) = match snapshot
+        .router()
+        .find_request(&parts.method, path, &parts.headers)
+    {
+        Ok(found) => found,
+        Err(Miss::NoRoute) => {
+            let msg = format!("no route for {} {path}", parts.method);
+            return (GatewayError::NotFound.response(unmatched(), &msg), None);
+        }
+        Err(Miss::NoVersion { route, version }) => {
+            let msg = format!("version {version} of {path} does not exist");
+            return (route.error(GatewayError::NotFound, &msg), Some(route));
+        }
     };
     let route = matched.route;
+    let mut counted = None;
     let mut response = 'answer: {
-        let mut counted = match limit::check(limits, &route, client_ip).await {
-            Continue(counted) => counted,
-            Break(response) => break 'answer response,
-        };
+        if let Break(refused) = limit::check_client(limits, &route, client_ip, &mut counted).await {
+            break 'answer refused;
+        }
         let deadline = Instant::now() + route.timeout;
         let mut head = RequestHead {
             method: parts.method,
@@ -113,15 +130,14 @@ pub async fn run(
         }
         let roles = snapshot.roles();
         let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
-        let mut response = match tokio::time::timeout_at(deadline, handled).await {
+        match tokio::time::timeout_at(deadline, handled).await {
             Ok(Continue(response) | Break(response)) => response,
             Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
-        };
-        if let Some(counted) = &counted {
-            limit::report(response.headers_mut(), counted);
         }
-        response
     };
+    if let Some(counted) = &counted {
+        limit::report(response.headers_mut(), counted);
+    }
     // Every answer on a route with CORS rules carries them, the gateway's own errors too.
     if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
         cors.decorate(origin, response.headers_mut());
@@ -149,10 +165,21 @@ async fn through_plugins(
     counted: &mut Option<limit::Counted>,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
-    if let Some(issuer) = authenticate(route, roles, head).await? {
-        let principal = head.principal.as_ref();
+    let authenticated = authenticate(route, roles, head).await;
+    let caller = match (&authenticated, &head.principal) {
+        (Continue(Some(issuer)), Some(principal)) => Caller::Principal {
+            issuer: issuer.name(),
+            principal,
+        },
+        _ => Caller::Anonymous(head.client_ip),
+    };
+    // A request that ends without a principal (a denied credential included) is counted
+    // by its address, so guessing credentials is limited too.
+    limit::check_caller(limits, route, caller, counted).await?;
+    if let (Continue(Some(issuer)), Some(principal)) = (&authenticated, &head.principal) {
         limit::check_quotas(limits, route, issuer.name(), principal, counted).await?;
     }
+    authenticated?;
     authorize(route, head).await?;
     forward_identity(route, head);
     let path_replaced = transform_request(route, head).await?;
@@ -188,6 +215,7 @@ async fn read_body(
 }
 
 /// Asks the route's authenticators in turn; the plugin that established the principal.
+/// A route that requires one answers 401 without it.
 async fn authenticate<'r>(
     route: &'r Route,
     roles: &RoleGrants,

@@ -39,12 +39,14 @@
 //! a `{name}` at one position). Each pattern goes into the first table it fits; a lookup
 //! asks every table and keeps the most specific answer. Nearly always there is one table.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use archway_config::Method as RouteMethod;
-use http::Method;
+use http::{HeaderMap, Method};
 
 use crate::route::{REST_PARAM, Route, RouteError};
+use crate::version;
 
 /// The routing table of one snapshot.
 #[derive(Debug, Default)]
@@ -53,6 +55,22 @@ pub struct Router {
     tables: Vec<matchit::Router<usize>>,
     /// Per pattern index (the value in `tables`): its segments and its candidate routes.
     patterns: Vec<Indexed>,
+    /// The versions the routes serve, as requests name them.
+    versions: HashSet<String>,
+}
+
+/// Why a request has no route.
+#[derive(Debug)]
+pub enum Miss {
+    /// No route takes this method and path.
+    NoRoute,
+    /// The route exists, but not in the version the request names.
+    NoVersion {
+        /// The route the request would get without naming a version.
+        route: Arc<Route>,
+        /// The version named.
+        version: String,
+    },
 }
 
 /// A matched route with its path parameters.
@@ -90,10 +108,12 @@ impl Router {
     /// Builds the table; inactive routes are left out.
     pub fn new(routes: Vec<Route>) -> Result<Self, RouteError> {
         let mut groups: Vec<Group> = Vec::new();
+        let mut versions = HashSet::new();
         for (order, route) in routes.into_iter().enumerate() {
             if !route.config.is_active {
                 continue;
             }
+            versions.insert(route.config.version.clone());
             let key = matchit_pattern(&route.config.path_pattern);
             match groups.iter_mut().find(|g| g.key == key) {
                 Some(same) => same.routes.push((order, Arc::new(route))),
@@ -127,11 +147,60 @@ impl Router {
                 candidates: candidates_for(found, &groups),
             })
             .collect();
-        Ok(Self { tables, patterns })
+        Ok(Self {
+            tables,
+            patterns,
+            versions,
+        })
     }
 
-    /// The route for a method and path, if any.
+    /// The route for a request by the rule, versions included, and the path it routed
+    /// (without a version prefix).
+    pub fn find_request<'p>(
+        &self,
+        method: &Method,
+        path: &'p str,
+        headers: &HeaderMap,
+    ) -> Result<(Matched, &'p str), Miss> {
+        let named = headers
+            .get(version::X_API_VERSION)
+            .map(|value| version::normalise(&String::from_utf8_lossy(value.as_bytes())));
+        if let Some(named) = named {
+            return match self.find_version(method, path, Some(&named)) {
+                Some(matched) => Ok((matched, path)),
+                None => Err(self.missing(method, path, named)),
+            };
+        }
+        if let Some((named, rest)) = version::from_path(path)
+            && self.versions.contains(&named)
+            && let Some(matched) = self.find_version(method, rest, Some(&named))
+        {
+            return Ok((matched, rest));
+        }
+        self.find(method, path)
+            .map(|matched| (matched, path))
+            .ok_or(Miss::NoRoute)
+    }
+
+    /// Why `version` of `path` has no route.
+    fn missing(&self, method: &Method, path: &str, version: String) -> Miss {
+        match self.find(method, path) {
+            Some(unversioned) => Miss::NoVersion {
+                route: unversioned.route,
+                version,
+            },
+            None => Miss::NoRoute,
+        }
+    }
+
+    /// The route for a method and path, in its default version, if any.
     pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
+        self.find_version(method, path, None)
+    }
+
+    /// The route for a method and path in `version` (normalised), or in its default
+    /// version when `None`.
+    fn find_version(&self, method: &Method, path: &str, version: Option<&str>) -> Option<Matched> {
         let mut found: Option<matchit::Match<'_, '_, &usize>> = None;
         for table in &self.tables {
             let Ok(hit) = table.at(path) else { continue };
@@ -144,13 +213,11 @@ impl Router {
             }
         }
         let found = found?;
-        self.patterns[*found.value]
+        let mut answering = self.patterns[*found.value]
             .candidates
             .iter()
-            .find_map(|candidate| {
-                if !candidate.route.config.method.matches(method) {
-                    return None;
-                }
+            .filter(|candidate| candidate.route.config.method.matches(method))
+            .filter_map(|candidate| {
                 let params = match &candidate.pattern {
                     None => found
                         .params
@@ -159,11 +226,54 @@ impl Router {
                         .collect(),
                     Some(pattern) => pattern.captures(path)?,
                 };
-                Some(Matched {
-                    route: candidate.route.clone(),
-                    params,
-                })
-            })
+                Some((candidate, params))
+            });
+        let (candidate, params) = match version {
+            Some(version) => {
+                answering.find(|(candidate, _)| candidate.route.config.version == version)?
+            }
+            None => {
+                let first = answering.next()?;
+                answering
+                    .filter(|(candidate, _)| candidate.same_slot(first.0))
+                    .fold(first, |best, this| {
+                        if this.0.preferred_to(best.0) {
+                            this
+                        } else {
+                            best
+                        }
+                    })
+            }
+        };
+        Some(Matched {
+            route: candidate.route.clone(),
+            params,
+        })
+    }
+}
+
+impl Candidate {
+    /// Whether `other` is another version of the same route: same pattern, method and
+    /// priority.
+    fn same_slot(&self, other: &Candidate) -> bool {
+        let same_pattern = match (&self.pattern, &other.pattern) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let (a, b) = (&self.route.config, &other.route.config);
+        same_pattern && a.method == b.method && a.priority == b.priority
+    }
+
+    /// Whether this version answers a request that names none before `other`: the one
+    /// marked default, else the higher version (the earlier listed on a tie).
+    fn preferred_to(&self, other: &Candidate) -> bool {
+        let (a, b) = (&self.route, &other.route);
+        match (a.config.is_default_version, b.config.is_default_version) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => version::compare(&a.config.version, &b.config.version).is_gt(),
+        }
     }
 }
 
@@ -188,10 +298,16 @@ fn candidates_for(found: usize, groups: &[Group]) -> Vec<Candidate> {
             })
             .then(a_order.cmp(b_order))
     });
-    // Nothing after an own route that takes any method can be reached.
-    if let Some(last) = ranked
+    // Nothing after an own route that takes any method can be reached, unless the
+    // pattern's routes serve several versions: a request may name a later one.
+    let own_routes = &groups[found].routes;
+    let versioned = own_routes
         .iter()
-        .position(|(group, (_, route))| *group == found && route.config.method == RouteMethod::Any)
+        .any(|(_, route)| route.config.version != own_routes[0].1.config.version);
+    if !versioned
+        && let Some(last) = ranked.iter().position(|(group, (_, route))| {
+            *group == found && route.config.method == RouteMethod::Any
+        })
     {
         ranked.truncate(last + 1);
     }
@@ -405,6 +521,44 @@ mod tests {
             "high"
         );
         assert_eq!(&*r.find(&Method::GET, "/x").expect("match").route.id, "low");
+    }
+
+    /// Request headers naming `version` in `X-API-Version`.
+    fn naming(version: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(version) = version {
+            headers.insert("x-api-version", version.parse().expect("header value"));
+        }
+        headers
+    }
+
+    /// The route id and path routed for `GET path` naming `version`.
+    fn versioned(router: &Router, path: &str, version: Option<&str>) -> Option<(String, String)> {
+        let headers = naming(version);
+        let (matched, routed) = router.find_request(&Method::GET, path, &headers).ok()?;
+        Some((matched.route.id.to_string(), routed.to_owned()))
+    }
+
+    #[test]
+    fn versions_of_one_route_are_named_by_header_or_prefix_else_the_default() {
+        let any = "method = \"ANY\"";
+        let r = router(
+            &(route("one", "/o/*", &format!("{any}\nversion = \"v1\""))
+                + &route("two", "/o/*", &format!("{any}\nversion = \"v2\""))),
+        );
+        let pick = |path, version| versioned(&r, path, version);
+        let expect = |id: &str, routed: &str| Some((id.to_owned(), routed.to_owned()));
+        assert_eq!(pick("/o/x", None), expect("two", "/o/x"), "the highest");
+        assert_eq!(pick("/o/x", Some("1")), expect("one", "/o/x"));
+        assert_eq!(pick("/v1/o/x", None), expect("one", "/o/x"));
+        assert_eq!(pick("/o/x", Some("v3")), None);
+        let unknown = r.find_request(&Method::GET, "/o/x", &naming(Some("v3")));
+        assert!(matches!(unknown, Err(Miss::NoVersion { .. })));
+        let marked = router(
+            &(route("one", "/o/*", "version = \"v1\"\nis_default_version = true")
+                + &route("two", "/o/*", "version = \"v2\"")),
+        );
+        assert_eq!(versioned(&marked, "/o/x", None), expect("one", "/o/x"));
     }
 
     #[test]

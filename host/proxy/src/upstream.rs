@@ -2,8 +2,6 @@
 //! hop-by-hop headers both ways and adds `X-Forwarded-*`. The wait for the response head
 //! is bounded by the route's deadline, set once in the pipeline.
 
-use std::net::IpAddr;
-
 use archway_runtime::{RequestHead, strip_hop_by_hop};
 use http::Request;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -67,7 +65,6 @@ impl UpstreamError {
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
@@ -95,23 +92,16 @@ pub fn request(
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    forwarded_headers(request.headers_mut(), head.client_ip);
+    forwarded_headers(request.headers_mut());
     Ok(request)
 }
 
-/// Hop-by-hop stripping, the `Host` moved to `X-Forwarded-Host`, and the client appended
-/// to `X-Forwarded-For`.
-fn forwarded_headers(headers: &mut HeaderMap, client_ip: IpAddr) {
+/// Hop-by-hop stripping and the `Host` moved to `X-Forwarded-Host`; `X-Forwarded-For` was
+/// settled when the request came in (`client_ip`).
+fn forwarded_headers(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
     if let Some(host) = headers.remove(header::HOST) {
         headers.insert(X_FORWARDED_HOST, host);
-    }
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) => HeaderValue::try_from(format!("{earlier}, {client_ip}")),
-        None => HeaderValue::try_from(client_ip.to_string()),
-    };
-    if let Ok(value) = forwarded_for {
-        headers.insert(X_FORWARDED_FOR, value);
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
 }
@@ -121,12 +111,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forwarded_for_appends_the_client() {
+    fn the_host_moves_to_forwarded_host() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("api.example"));
-        headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        forwarded_headers(&mut headers, "127.0.0.1".parse().expect("ip"));
-        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
+        forwarded_headers(&mut headers);
         assert_eq!(headers[&X_FORWARDED_HOST], "api.example");
         assert!(headers.get(header::HOST).is_none());
     }
