@@ -8,6 +8,7 @@ mod api_keys;
 mod balance;
 mod cors;
 mod errors;
+mod hardening;
 mod jwt;
 mod limits;
 mod oauth2;

@@ -115,3 +115,23 @@ pub async fn send(
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     send(addr, "GET", path, headers, "").await
 }
+
+/// Writes `request` (raw bytes, however malformed) to the gateway and reads until it
+/// closes the connection, at most 10 s; what came back, as text.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the gateway");
+    stream.write_all(request).await.expect("send the request");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    // A reset after the answer still leaves the answer read.
+    let _ = read
+        .await
+        .expect("the gateway closes the connection within 10 s");
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -120,6 +120,23 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` says who the client is: the client is the rightmost
     /// address in it that is not one of these. Any other peer is the client itself.
     pub trusted_proxies: Vec<crate::Network>,
+    /// How long a client may take to send a request head, and how long an HTTP/1
+    /// connection waits for the next one; then it is closed (the slowloris guard).
+    pub header_read_timeout_seconds: u64,
+    /// A connection with no request in flight and no bytes moving for this long is closed.
+    pub idle_timeout_seconds: u64,
+    /// A connection whose client takes no response bytes for this long is closed.
+    pub write_timeout_seconds: u64,
+    /// The largest request head: the sum of its header names and values, in bytes (431).
+    pub max_header_bytes: usize,
+    /// The most header lines a request may carry (431).
+    pub max_headers: usize,
+    /// The longest request target (path and query), in bytes (414).
+    pub max_uri_bytes: usize,
+    /// Connections open at once; the gateway closes ones accepted beyond it.
+    pub max_connections: usize,
+    /// Requests in flight at once on one HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +149,17 @@ impl Default for ServerConfig {
             workers: 0,
             cache_dir: PathBuf::from(".archway/cache"),
             trusted_proxies: Vec::new(),
+            // Envoy's edge settings: request_headers_timeout, idle_timeout and
+            // stream_idle_timeout; max_request_headers_kb and max_headers_count; the
+            // overload manager's connection cap; max_concurrent_streams.
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 3600,
+            write_timeout_seconds: 300,
+            max_header_bytes: 60 * 1024,
+            max_headers: 100,
+            max_uri_bytes: 8 * 1024,
+            max_connections: 50_000,
+            http2_max_concurrent_streams: 100,
         }
     }
 }

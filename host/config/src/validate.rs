@@ -2,9 +2,12 @@
 //! so one run of `archway check` lists them all.
 
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 
 use crate::model::default_cache_ttl;
-use crate::{Capability, Config, ConfigError, PluginConfig, RouteConfig, ServiceConfig};
+use crate::{
+    Capability, Config, ConfigError, PluginConfig, RouteConfig, ServerConfig, ServiceConfig,
+};
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
@@ -113,6 +116,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             url.split('@').next_back().unwrap_or_default()
         ));
     }
+    check_server(&config.server, &mut problems);
     if config.store.op_timeout_ms == 0 || config.store.op_timeout_ms > 60_000 {
         problems.push("store: op_timeout_ms must be 1..=60000".to_owned());
     }
@@ -124,6 +128,52 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems,
         })
     }
+}
+
+/// The `[server]` limits, each within the range hyper can enforce above it.
+fn check_server(server: &ServerConfig, problems: &mut Vec<String>) {
+    let mut within = |field: &str, value: u64, range: RangeInclusive<u64>| {
+        if !range.contains(&value) {
+            let (least, most) = range.into_inner();
+            problems.push(format!(
+                "server: {field} must be {least}..={most} (got {value})"
+            ));
+        }
+    };
+    let timeout = 1..=86_400;
+    within(
+        "header_read_timeout_seconds",
+        server.header_read_timeout_seconds,
+        1..=3600,
+    );
+    within(
+        "idle_timeout_seconds",
+        server.idle_timeout_seconds,
+        timeout.clone(),
+    );
+    within(
+        "write_timeout_seconds",
+        server.write_timeout_seconds,
+        timeout,
+    );
+    within(
+        "max_header_bytes",
+        server.max_header_bytes as u64,
+        1024..=1024 * 1024,
+    );
+    within("max_headers", server.max_headers as u64, 8..=1000);
+    within(
+        "max_uri_bytes",
+        server.max_uri_bytes as u64,
+        256..=32 * 1024,
+    );
+    within(
+        "max_connections",
+        server.max_connections as u64,
+        1..=10_000_000,
+    );
+    let streams = u64::from(server.http2_max_concurrent_streams);
+    within("http2_max_concurrent_streams", streams, 1..=10_000);
 }
 
 fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str, problems: &mut Vec<String>) {
@@ -604,6 +654,22 @@ mod tests {
         let err =
             parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").expect_err("unknown key");
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn server_limits_out_of_range_are_refused_by_name() {
+        let err = parse("[server]\nheader_read_timeout_seconds = 0\nmax_uri_bytes = 100000\n")
+            .expect_err("out of range");
+        let text = err.to_string();
+        assert!(
+            text.contains("server: header_read_timeout_seconds must be 1..=3600 (got 0)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("server: max_uri_bytes must be 256..=32768 (got 100000)"),
+            "{text}"
+        );
+        assert!(parse("[server]\nmax_headers = 50\n").is_ok());
     }
 
     #[test]

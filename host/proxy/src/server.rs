@@ -1,4 +1,5 @@
-//! Accepts connections (HTTP/1.1 and HTTP/2 on one port), answers the metrics endpoint,
+//! Accepts connections (HTTP/1.1 and HTTP/2 on one port, each under the `[server]`
+//! settings current when it opened), answers the metrics endpoint,
 //! runs each other request through the current snapshot's pipeline, counts it, writes
 //! the access log, and drains on shutdown.
 
@@ -12,17 +13,16 @@ use bytes::Bytes;
 use http::Method;
 use http::header::{self, HeaderValue};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use metrics::Gauge;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use archway_jwt::Verifier;
 use archway_store::Store;
 
 use crate::body::{ProxyBody, full};
+use crate::connection::Settings;
+use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
@@ -130,33 +130,26 @@ impl Proxy {
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) {
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut listener = Listener::new(listener);
+        // Each connection holds a receiver: a send asks them to close, and the channel
+        // closes when the last one has.
+        let (stopping, _) = watch::channel(());
         tokio::pin!(shutdown);
         loop {
+            let max_connections = self.snapshot.load().config().server.max_connections;
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            tracing::warn!(target: "archway.server", %error, "accept failed");
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
+                (stream, peer, slot) = listener.accept(max_connections) => {
+                    let settings = Settings::new(&self.snapshot.load().config().server);
                     let open = OpenConnection::new(&self.metrics.open_connections);
                     let proxy = self.clone();
-                    let service = service_fn(move |request| {
+                    let handle = move |request| {
                         let proxy = proxy.clone();
-                        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
-                    });
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection.into_owned());
+                        async move { proxy.handle(request, peer).await }
+                    };
+                    let stopping = stopping.subscribe();
                     tokio::spawn(async move {
-                        let _open = open;
-                        if let Err(error) = connection.await {
-                            tracing::debug!(target: "archway.server", %error, "connection ended with an error");
-                        }
+                        let _open = (open, slot);
+                        settings.serve(stream, handle, stopping).await;
                     });
                 }
                 () = &mut shutdown => break,
@@ -164,7 +157,8 @@ impl Proxy {
         }
         drop(listener);
         tracing::info!(target: "archway.server", "shutting down, draining requests in flight");
-        if tokio::time::timeout(grace, graceful.shutdown())
+        stopping.send_replace(());
+        if tokio::time::timeout(grace, stopping.closed())
             .await
             .is_err()
         {
