@@ -1,12 +1,14 @@
-//! The edge's defences: slow, idle and non-reading clients. Each refused request gets
-//! its status, and the upstream behind it never sees it.
+//! The edge's defences: slow, idle and non-reading clients, oversized heads, targets and
+//! bodies, bad `Host` headers, `Connection` tricks, conflicting lengths both ways,
+//! and encoded path traversal to a protected route. Each refused request gets its
+//! status, and the upstream behind it never sees it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use archway_tests::artifacts::HELLO_AUTH;
-use archway_tests::servers::{Scripted, scripted};
-use archway_tests::{raw, upstream};
+use archway_tests::servers::{Scripted, raw_upstream, scripted};
+use archway_tests::{get, raw, upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,6 +21,7 @@ use tokio::net::{TcpSocket, TcpStream};
 struct Site {
     gateway: archway::Running,
     admin: Scripted,
+    files: Scripted,
 }
 
 impl Site {
@@ -111,12 +114,22 @@ impl Site {
             files = files.addr(),
         );
         let gateway = archway_tests::gateway(&config, echo).await;
-        Self { gateway, admin }
+        Self {
+            gateway,
+            admin,
+            files,
+        }
     }
 
     fn addr(&self) -> SocketAddr {
         self.gateway.addr()
     }
+}
+
+/// The JSON body of a raw HTTP/1.1 answer.
+fn raw_json(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
 }
 
 #[tokio::test]
@@ -187,6 +200,265 @@ async fn a_client_that_never_reads_loses_its_connection() {
         received.len() < size,
         "the body was cut off, not delivered whole ({} bytes)",
         received.len()
+    );
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_heads_and_targets_answer_431_and_414_in_the_route_format() {
+    let site = Site::start().await;
+    let key = ("x-api-key", "k-1");
+    let names: Vec<String> = (0..25).map(|index| format!("x-extra-{index}")).collect();
+    let mut many: Vec<(&str, &str)> = names.iter().map(|name| (name.as_str(), "1")).collect();
+    many.push(key);
+    let reply = get(site.addr(), "/admin/x", &many).await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            431,
+            serde_json::json!({"code": "F43100", "msg": "the request has too many headers", "content": {}})
+        )
+    );
+
+    let large = "v".repeat(5000);
+    let reply = get(site.addr(), "/admin/x", &[key, ("x-large", &large)]).await;
+    assert_eq!(
+        (reply.status, reply.json()["code"].clone()),
+        (431, "F43100".into())
+    );
+
+    let long = format!("/admin/{}", "a".repeat(2000));
+    let reply = get(site.addr(), &long, &[key]).await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            414,
+            serde_json::json!({"code": "F41400", "msg": "the request target is too long", "content": {}})
+        )
+    );
+
+    let reply = get(site.addr(), "/trade/x", &[("x-large", &large)]).await;
+    assert_eq!(reply.status, 431);
+    assert_eq!(
+        reply.json()["code"],
+        "HEADERS_TOO_LARGE",
+        "the trading route's format"
+    );
+
+    assert_eq!(site.admin.requests(), 0);
+    let fine = get(site.addr(), "/admin/x", &[key]).await;
+    assert_eq!(fine.status, 200, "within the limits it passes");
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_answers_413_and_never_arrives_whole() {
+    let site = Site::start().await;
+    let chunk = format!("400\r\n{}\r\n", "a".repeat(1024));
+    let request = format!(
+        "POST /upload/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
+        chunk.repeat(4)
+    );
+    let answer = raw(site.addr(), request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(
+        raw_json(&answer),
+        serde_json::json!({"code": "F41300", "msg": "request body is over the route's limit", "content": {}})
+    );
+    assert_eq!(
+        site.files.whole_requests(),
+        0,
+        "the upstream request was cut off"
+    );
+
+    let small = "POST /upload/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let answer = raw(site.addr(), small.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(site.files.whole_requests(), 1);
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_repeated_or_malformed_host_answers_400() {
+    let site = Site::start().await;
+    for (request, why) in [
+        (
+            "GET /admin/x HTTP/1.1\r\nx-api-key: k-1\r\nConnection: close\r\n\r\n",
+            "the request has no Host header",
+        ),
+        (
+            "GET /admin/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nx-api-key: k-1\r\nConnection: close\r\n\r\n",
+            "the request has more than one Host header",
+        ),
+        (
+            "GET /admin/x HTTP/1.1\r\nHost: user@a\r\nx-api-key: k-1\r\nConnection: close\r\n\r\n",
+            "the request's Host header is malformed",
+        ),
+    ] {
+        let answer = raw(site.addr(), request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert_eq!(
+            raw_json(&answer),
+            serde_json::json!({"code": "F40000", "msg": why, "content": {}})
+        );
+    }
+    assert_eq!(site.admin.requests(), 0);
+    let http10 = raw(
+        site.addr(),
+        b"GET /admin/x HTTP/1.0\r\nx-api-key: k-1\r\n\r\n",
+    )
+    .await;
+    assert!(
+        http10.starts_with("HTTP/1.0 200"),
+        "HTTP/1.0 may leave Host out: {http10}"
+    );
+    assert_eq!(site.admin.requests(), 1);
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn connection_tokens_cannot_strip_headers_the_gateway_sets() {
+    let site = Site::start().await;
+    let reply = get(
+        site.addr(),
+        "/me/x",
+        &[
+            ("x-api-key", "k-1"),
+            (
+                "connection",
+                "x-auth-subject, x-from-gateway, x-client-only",
+            ),
+            ("x-client-only", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let headers = &reply.json()["headers"];
+    assert_eq!(headers["x-auth-subject"], "alice", "{headers}");
+    assert_eq!(headers["x-from-gateway"], "yes", "{headers}");
+    assert!(
+        headers.get("x-client-only").is_none(),
+        "named by Connection: {headers}"
+    );
+    assert!(headers.get("connection").is_none(), "{headers}");
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn conflicting_request_lengths_are_refused_or_cannot_smuggle() {
+    let site = Site::start().await;
+    let answer = raw(
+        site.addr(),
+        b"POST /upload/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(site.files.requests(), 0);
+
+    // Chunked framing wins over the Content-Length; what follows the chunked body is
+    // never read as a request of its own.
+    let answer = raw(
+        site.addr(),
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n\
+          GET /admin/x HTTP/1.1\r\nHost: a\r\nx-api-key: k-1\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        answer.matches("HTTP/1.1 ").count(),
+        1,
+        "one answer: {answer}"
+    );
+    assert_eq!(raw_json(&answer)["body_bytes"], 5, "{answer}");
+    assert_eq!(site.admin.requests(), 0, "nothing smuggled through");
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_upstream_responses_answer_502() {
+    let conflicting = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            .to_vec(),
+    )
+    .await;
+    let mut big_head = b"HTTP/1.1 200 OK\r\nx-big: ".to_vec();
+    big_head.extend(std::iter::repeat_n(b'a', 200 * 1024));
+    big_head.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+    let big_head = raw_upstream(big_head).await;
+    let lengths = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok".to_vec(),
+    )
+    .await;
+    let fine = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()).await;
+    let route = |id: &str, addr: SocketAddr| {
+        format!(
+            "[[services]]\nname = \"{id}\"\nurl = \"http://{addr}\"\n\
+             [[routes]]\nid = \"{id}\"\nservice_name = \"{id}\"\npath_pattern = \"/{id}/*\"\n\
+             requires_auth = false\nretry_count = 0\n"
+        )
+    };
+    let config = format!(
+        "[log]\naccess_log = false\n{}{}{}{}",
+        route("conflicting", conflicting),
+        route("lengths", lengths),
+        route("bighead", big_head),
+        route("fine", fine)
+    );
+    let gateway = archway_tests::gateway(&config, fine).await;
+    for path in ["/conflicting/x", "/lengths/x", "/bighead/x"] {
+        let reply = get(gateway.addr(), path, &[]).await;
+        assert_eq!(
+            (reply.status, reply.json()),
+            (
+                502,
+                serde_json::json!({"code": "F50200", "msg": "the upstream sent an invalid response", "content": {}})
+            ),
+            "{path}"
+        );
+    }
+    let reply = get(gateway.addr(), "/fine/x", &[]).await;
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"ok"[..]));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn encoded_traversal_never_reaches_the_protected_route() {
+    let site = Site::start().await;
+    for (path, status) in [
+        ("/public/..%2fadmin/x", 400),
+        ("/public/%2e%2e/admin/x", 400),
+        ("/public/%2E%2E/admin/x", 400),
+        ("/public/.%2e/admin/x", 400),
+        ("/public/%252e%252e/admin/x", 400),
+        ("/public/..%5cadmin/x", 400),
+        ("/public/%2fadmin/x", 400),
+        ("//admin/x", 400),
+        ("/admin;x/y", 400),
+        ("/admin/x;jsessionid=1", 400),
+        ("/public/..;/admin/x", 400),
+        ("/%61dmin/x", 401),
+        ("/ADMIN/x", 404),
+    ] {
+        let reply = get(site.addr(), path, &[]).await;
+        assert_eq!(reply.status, status, "{path}: {:?}", reply.body);
+    }
+    assert_eq!(
+        site.admin.requests(),
+        0,
+        "no attempt reached the protected upstream"
+    );
+
+    let reply = get(site.addr(), "/%61dmin/x", &[("x-api-key", "k-1")]).await;
+    assert_eq!(
+        reply.status, 200,
+        "the canonical path routes like the plain one"
+    );
+    assert_eq!(site.admin.requests(), 1);
+    let reply = get(site.addr(), "/public/%7Euser/caf%c3%a9", &[]).await;
+    assert_eq!(
+        reply.json()["path"],
+        "/public/~user/caf%C3%A9",
+        "the upstream gets the path the router matched"
     );
     site.gateway.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
 //! were in flight together, one that is slow, an HTTPS echo signed by the test CA in
 //! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
-//! introspection endpoint that counts its calls.
+//! introspection endpoint that counts its calls, and one that answers raw bytes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoClientAuth, WebPkiClientVerifier};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -340,6 +341,7 @@ pub struct Scripted {
     addr: SocketAddr,
     script: Arc<std::sync::Mutex<Script>>,
     requests: Arc<AtomicUsize>,
+    whole: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -352,6 +354,12 @@ impl Scripted {
     /// Requests it received, health checks (`GET /health`) not counted.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests it received whose body arrived whole (not cut off), health checks not
+    /// counted.
+    pub fn whole_requests(&self) -> usize {
+        self.whole.load(Ordering::SeqCst)
     }
 
     /// Answers from now on by `script`.
@@ -369,15 +377,22 @@ impl Scripted {
 pub async fn scripted(name: &str) -> Scripted {
     let script = Arc::new(std::sync::Mutex::new(Script::Serve));
     let requests = Arc::new(AtomicUsize::new(0));
+    let whole = Arc::new(AtomicUsize::new(0));
     let (name, counted, current) = (name.to_owned(), requests.clone(), script.clone());
+    let completed = whole.clone();
     let (addr, task) = spawn_plain(move |request: Request<Incoming>| {
         let (name, counted, current) = (name.clone(), counted.clone(), current.clone());
+        let completed = completed.clone();
         async move {
-            if request.uri().path() != "/health" {
+            let counts = request.uri().path() != "/health";
+            if counts {
                 counted.fetch_add(1, Ordering::SeqCst);
             }
             let method = request.method().to_string();
             let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            if counts && body.is_ok() {
+                completed.fetch_add(1, Ordering::SeqCst);
+            }
             let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
             let reply = serde_json::json!({"instance": name, "method": method, "body": body});
             match *current.lock().expect("script lock") {
@@ -391,6 +406,33 @@ pub async fn scripted(name: &str) -> Scripted {
         addr,
         script,
         requests,
+        whole,
         task,
     }
+}
+
+/// Starts an upstream that reads each request head and answers it with `response`, raw
+/// bytes however malformed, then closes the connection.
+pub async fn raw_upstream(response: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let response = Arc::new(response);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(&response).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
 }

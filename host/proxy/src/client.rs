@@ -29,6 +29,11 @@ use crate::upstream::UpstreamError;
 /// longer resolves to age out within this (plus one DNS refresh).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// hyper's read buffer for an upstream connection, which bounds a response head (Envoy's
+/// 60 KiB header limit, plus the status line): a head still incomplete when the buffer
+/// holds this much fails the request (502); one read may take it up to twice this.
+const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
+
 /// A pooled keep-alive client for `http://` and `https://` upstreams.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -50,6 +55,7 @@ impl HttpClient {
             .pool_max_idle_per_host(256)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
+            .http1_max_buf_size(MAX_RESPONSE_HEAD_BYTES)
             .build(connector);
         Self { client }
     }
@@ -66,7 +72,13 @@ impl HttpClient {
             .expect("upstream requests are built with an authority");
         match self.client.request(request).await {
             Err(source) if source.is_connect() => Err(UpstreamError::Connect { authority, source }),
-            Err(source) => Err(UpstreamError::Failed { authority, source }),
+            Err(source) => Err(UpstreamError::sending(authority, source)),
+            Ok(response) if conflicting_lengths(response.headers()) => {
+                Err(UpstreamError::InvalidResponse {
+                    authority,
+                    reason: "both Content-Length and Transfer-Encoding",
+                })
+            }
             Ok(mut response) => {
                 // The client's connection has its own protocol version; the upstream's is not its business.
                 *response.version_mut() = http::Version::default();
@@ -75,6 +87,12 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// Whether a message declares its length twice (RFC 9112 6.3: a sign of smuggling).
+fn conflicting_lengths(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers.contains_key(http::header::CONTENT_LENGTH)
 }
 
 /// The clients of one gateway process, by what their TLS files hold.

@@ -16,7 +16,7 @@ use crate::body::{ProxyBody, full};
 /// An error the gateway answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GatewayError {
-    /// 400: the request is malformed (ambiguous path encoding).
+    /// 400: the request is malformed (ambiguous path encoding, bad `Host`).
     BadRequest,
     /// 401: no or bad credentials.
     Unauthenticated,
@@ -26,6 +26,10 @@ pub enum GatewayError {
     NotFound,
     /// 413: the body is over the route's limit.
     PayloadTooLarge,
+    /// 414: the request target is longer than the server allows.
+    UriTooLong,
+    /// 431: the request's headers are more or larger than the server allows.
+    HeadersTooLarge,
     /// 429: rate limited.
     RateLimited,
     /// 500: a plugin or the gateway failed.
@@ -49,6 +53,8 @@ impl GatewayError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadUpstream => StatusCode::BAD_GATEWAY,
@@ -66,6 +72,8 @@ impl GatewayError {
                 Self::Forbidden => "F40003",
                 Self::NotFound => "F40400",
                 Self::PayloadTooLarge => "F41300",
+                Self::UriTooLong => "F41400",
+                Self::HeadersTooLarge => "F43100",
                 Self::RateLimited => "F42900",
                 Self::Internal => "F50000",
                 Self::BadUpstream => "F50200",
@@ -79,6 +87,8 @@ impl GatewayError {
                 Self::Forbidden => "FORBIDDEN",
                 Self::NotFound => "NOT_FOUND",
                 Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+                Self::UriTooLong => "URI_TOO_LONG",
+                Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
                 Self::RateLimited => "RATE_LIMITED",
                 Self::Internal => "INTERNAL_ERROR",
                 Self::BadUpstream => "BAD_GATEWAY",
@@ -95,6 +105,8 @@ impl GatewayError {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             413 => Self::PayloadTooLarge,
+            414 => Self::UriTooLong,
+            431 => Self::HeadersTooLarge,
             429 => Self::RateLimited,
             502 => Self::BadUpstream,
             503 => Self::Unavailable,

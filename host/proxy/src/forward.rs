@@ -137,6 +137,10 @@ pub(crate) async fn forward(
                 return Ok(response.map(|b| Relayed::new(b, (in_flight, admitted))));
             }
             Ok(response) => Failed::Answered(response, in_flight),
+            Err(error) if !error.blames_upstream() => {
+                trying.abandon();
+                return Err(ForwardError::Upstream(error));
+            }
             Err(error) => {
                 tracing::debug!(target: "archway.upstream", service = &*service.name, instance = &*instance.id, %error, "try failed");
                 Failed::Error(error)
@@ -184,6 +188,11 @@ impl Trying<'_> {
             succeeded,
             now,
         );
+    }
+
+    /// Ends a try that failed by the client's fault: nothing counts against the instance.
+    fn abandon(mut self) {
+        self.deadline = None;
     }
 }
 

@@ -7,6 +7,7 @@
 //! on a request is in [`pipeline`], and nowhere else.
 #![deny(missing_docs)]
 
+mod admit;
 mod balance;
 mod body;
 mod breaker;

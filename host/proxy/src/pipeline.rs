@@ -4,8 +4,9 @@
 //! everything after routing.
 //!
 //! ```text
-//! client address (trusted proxies) -> check path -> CORS preflight (answered here)
-//!   -> route and version (client identity headers removed) -> route-wide and per-address limits
+//! admit head (limits, Host) -> client address (trusted proxies) -> canonical path
+//!   -> CORS preflight (answered here) -> route and version (client identity and
+//!   hop-by-hop headers removed) -> route-wide and per-address limits
 //!   -> body limit -> one credential -> authenticate* (+ permissions of its roles)
 //!   -> per-caller limits (principal and tenant, or address) -> principal required?
 //!   -> quotas of the principal -> authorize (permissions, plugins*) -> identity headers
@@ -19,8 +20,10 @@ use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 
-use archway_config::FailurePolicy;
-use archway_runtime::{CallResult, Denial, Plugin, Principal, RequestHead, ResponseHead};
+use archway_config::{ErrorFormat, FailurePolicy};
+use archway_runtime::{
+    CallResult, Denial, Plugin, Principal, RequestHead, ResponseHead, strip_hop_by_hop,
+};
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
@@ -28,6 +31,7 @@ use http_body_util::{Either, Limited};
 use hyper::body::Body;
 use tokio::time::Instant;
 
+use crate::admit;
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
 use crate::client_ip;
 use crate::error::{GatewayError, envelope};
@@ -70,10 +74,14 @@ pub async fn run(
     peer: IpAddr,
 ) -> (Response<ProxyBody>, Option<Arc<Route>>) {
     let (mut parts, body) = request.into_parts();
+    if let Err((error, why)) = admit::check(&snapshot.config().server, &parts) {
+        let format = format_before_routing(snapshot, &parts);
+        return (error.response(format, why), None);
+    }
     let trusted = &snapshot.config().server.trusted_proxies;
     let client_ip = client_ip::resolve(peer, &mut parts.headers, trusted);
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
-    let path = match path::check(parts.uri.path()) {
+    let path = match path::canonical(parts.uri.path()) {
         Ok(path) => path,
         Err(why) => return (GatewayError::BadRequest.response(unmatched(), why), None),
     };
@@ -82,7 +90,7 @@ pub async fn run(
         && let Some(requested) = preflight_method(&parts.method, &parts.headers)
         && let Ok((matched, _)) = snapshot
             .router()
-            .find_request(&requested, path, &parts.headers)
+            .find_request(&requested, &path, &parts.headers)
         && let Some(cors) = &matched.route.cors
     {
         let answer = cors.preflight(origin, &requested).unwrap_or_else(|| {
@@ -93,7 +101,7 @@ pub async fn run(
     }
     let (matched, path) = match snapshot
         .router()
-        .find_request(&parts.method, path, &parts.headers)
+        .find_request(&parts.method, &path, &parts.headers)
     {
         Ok(found) => found,
         Err(Miss::NoRoute) => {
@@ -128,6 +136,10 @@ pub async fn run(
         for name in route.identity.all() {
             head.headers.remove(name);
         }
+        // The client's `Connection` header and the headers it names describe its hop to
+        // the gateway; applied before any plugin runs, they cannot strip a header the
+        // gateway or a plugin sets later.
+        strip_hop_by_hop(&mut head.headers);
         let roles = snapshot.roles();
         let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
         match tokio::time::timeout_at(deadline, handled).await {
@@ -143,6 +155,19 @@ pub async fn run(
         cors.decorate(origin, response.headers_mut());
     }
     (response, Some(route))
+}
+
+/// The error format for a request refused before routing: its route's when its path is
+/// canonical and routes, else the one for unmatched paths.
+fn format_before_routing(snapshot: &Snapshot, parts: &http::request::Parts) -> ErrorFormat {
+    let path = parts.uri.path();
+    path::canonical(path)
+        .ok()
+        .and_then(|path| snapshot.router().find(&parts.method, &path))
+        .map_or_else(
+            || snapshot.config().unmatched_error_format(path),
+            |matched| matched.route.config.error_format,
+        )
 }
 
 /// The method a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) asks about.
@@ -394,7 +419,9 @@ async fn dispatch(
             match forwarded {
                 Ok(response) => Continue(response.map(Either::Left)),
                 Err(error) => {
-                    if let ForwardError::Upstream(error) = &error {
+                    if let ForwardError::Upstream(error) = &error
+                        && error.blames_upstream()
+                    {
                         tracing::warn!(target: "archway.upstream", route = &*route.id, %error, "upstream request failed");
                     }
                     let (error, message) = error.answer(&route.config.service_name);

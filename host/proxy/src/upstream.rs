@@ -1,11 +1,15 @@
-//! Forwarding a client's request to its route's service: builds the upstream URI, strips
-//! hop-by-hop headers both ways and adds `X-Forwarded-*`. The wait for the response head
-//! is bounded by the route's deadline, set once in the pipeline.
+//! Forwarding a client's request to its route's service: builds the upstream URI and adds
+//! `X-Forwarded-*` (the client's hop-by-hop headers were removed when the request came
+//! in). The wait for the response head is bounded by the route's deadline, set once in
+//! the pipeline.
 
-use archway_runtime::{RequestHead, strip_hop_by_hop};
+use std::error::Error;
+
+use archway_runtime::RequestHead;
 use http::Request;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
+use http_body_util::LengthLimitError;
 
 use crate::body::UpstreamBody;
 use crate::error::GatewayError;
@@ -39,20 +43,71 @@ pub enum UpstreamError {
         /// The client's error.
         source: hyper_util::client::legacy::Error,
     },
+    /// The client's streamed body went over the route's limit; the upstream request was
+    /// cut off.
+    #[error("request to {authority} cut off: the client's body is over the route's limit")]
+    BodyTooLarge {
+        /// The upstream's `host:port`.
+        authority: Authority,
+    },
+    /// The client's streamed body broke off; the upstream request was cut off.
+    #[error("request to {authority} cut off: the client's body failed: {source}")]
+    BodyFailed {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// The client's error.
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The upstream answered with a malformed response head.
+    #[error("upstream {authority} sent an invalid response: {reason}")]
+    InvalidResponse {
+        /// The upstream's `host:port`.
+        authority: Authority,
+        /// What was wrong.
+        reason: &'static str,
+    },
 }
 
 impl UpstreamError {
     /// Whether the upstream may have received the request (so re-sending it could
     /// repeat its effect).
     pub fn may_have_reached_upstream(&self) -> bool {
-        matches!(self, Self::Failed { .. })
+        !matches!(self, Self::InvalidRequest { .. } | Self::Connect { .. })
+    }
+
+    /// A failed send, told apart by its cause: the client's body (over the limit, or
+    /// broken off), a response head hyper could not parse, or the upstream's connection.
+    pub(crate) fn sending(authority: Authority, source: hyper_util::client::legacy::Error) -> Self {
+        let mut causes = std::iter::successors(source.source(), |&cause| cause.source());
+        let hyper_error = causes
+            .by_ref()
+            .find_map(|cause| cause.downcast_ref::<hyper::Error>());
+        match hyper_error {
+            Some(error) if error.is_user() && causes.any(|c| c.is::<LengthLimitError>()) => {
+                Self::BodyTooLarge { authority }
+            }
+            Some(error) if error.is_user() => Self::BodyFailed { authority, source },
+            Some(error) if error.is_parse() => Self::InvalidResponse {
+                authority,
+                reason: "its head is malformed or too large",
+            },
+            _ => Self::Failed { authority, source },
+        }
+    }
+
+    /// Whether the upstream is to blame, so the failure counts against its instance.
+    pub fn blames_upstream(&self) -> bool {
+        !matches!(self, Self::BodyTooLarge { .. } | Self::BodyFailed { .. })
     }
 
     /// What the client is told.
     pub fn gateway_error(&self) -> GatewayError {
         match self {
-            Self::InvalidRequest { .. } => GatewayError::BadRequest,
-            Self::Connect { .. } | Self::Failed { .. } => GatewayError::BadUpstream,
+            Self::InvalidRequest { .. } | Self::BodyFailed { .. } => GatewayError::BadRequest,
+            Self::BodyTooLarge { .. } => GatewayError::PayloadTooLarge,
+            Self::Connect { .. } | Self::Failed { .. } | Self::InvalidResponse { .. } => {
+                GatewayError::BadUpstream
+            }
         }
     }
 
@@ -60,7 +115,10 @@ impl UpstreamError {
     pub fn client_message(&self) -> &'static str {
         match self {
             Self::InvalidRequest { .. } => "the request cannot be forwarded",
+            Self::BodyTooLarge { .. } => "request body is over the route's limit",
+            Self::BodyFailed { .. } => "the request body could not be read",
             Self::Connect { .. } | Self::Failed { .. } => "upstream unavailable",
+            Self::InvalidResponse { .. } => "the upstream sent an invalid response",
         }
     }
 }
@@ -96,10 +154,9 @@ pub fn request(
     Ok(request)
 }
 
-/// Hop-by-hop stripping and the `Host` moved to `X-Forwarded-Host`; `X-Forwarded-For` was
-/// settled when the request came in (`client_ip`).
+/// The `Host` moved to `X-Forwarded-Host`; `X-Forwarded-For` was settled when the
+/// request came in (`client_ip`).
 fn forwarded_headers(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
     if let Some(host) = headers.remove(header::HOST) {
         headers.insert(X_FORWARDED_HOST, host);
     }
