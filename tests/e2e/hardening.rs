@@ -1,14 +1,15 @@
 //! The edge's defences: slow, idle and non-reading clients, oversized heads, targets and
 //! bodies, bad `Host` headers, `Connection` tricks, conflicting lengths both ways,
-//! and encoded path traversal to a protected route. Each refused request gets its
-//! status, and the upstream behind it never sees it.
+//! encoded path traversal to a protected route, and world-writable plugin files. Each
+//! refused request gets its status, and the upstream behind it never sees it.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use archway_tests::artifacts::HELLO_AUTH;
+use archway_tests::artifacts::{HELLO_AUTH, STAMP_A, STAMP_B};
 use archway_tests::servers::{Scripted, raw_upstream, scripted};
-use archway_tests::{get, raw, upstream};
+use archway_tests::{get, raw, scratch_dir, send, try_gateway, upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -461,4 +462,71 @@ async fn encoded_traversal_never_reaches_the_protected_route() {
         "the upstream gets the path the router matched"
     );
     site.gateway.stop().await;
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[tokio::test]
+async fn world_writable_plugin_files_are_refused_at_start_and_on_reload() {
+    let dir = scratch_dir();
+    let plugin = dir.join("stamp.wasm");
+    std::fs::copy(STAMP_A, &plugin).expect("copy stamp-a");
+    set_mode(&plugin, 0o666);
+    let echo = upstream().await;
+    let cache = std::env::temp_dir().join("archway-reload-tests-cache");
+    let config = format!(
+        "[log]\naccess_log = false\n[server]\ncache_dir = {cache:?}\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{echo}\"\n\
+         [[routes]]\nid = \"stamped\"\nservice_name = \"echo\"\npath_pattern = \"/stamped/*\"\n\
+         requires_auth = false\ntransform = [\"stamp\"]\n\
+         [[plugins]]\nname = \"stamp\"\npath = {plugin:?}\n"
+    );
+    let refused = try_gateway(&config, echo).await.err().expect("refused");
+    assert!(
+        format!("{refused:#}").contains("is world-writable"),
+        "{refused:#}"
+    );
+
+    set_mode(&plugin, 0o644);
+    let file = dir.join("archway.toml");
+    std::fs::write(&file, &config).expect("write config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = archway::ConfigFile::read(&file).expect("config reads");
+    let gateway = archway::start_watching(config, listener)
+        .await
+        .expect("starts");
+    let stamp = |reply: archway_tests::Reply| reply.header("x-stamp").map(str::to_owned);
+    let served = stamp(get(gateway.addr(), "/stamped/x", &[]).await);
+    assert_eq!(served.as_deref(), Some("stamp-a"));
+
+    let temp = dir.join("stamp.tmp");
+    std::fs::copy(STAMP_B, &temp).expect("copy stamp-b");
+    set_mode(&temp, 0o666);
+    std::fs::rename(&temp, &plugin).expect("rename over");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        let status = gateway.plugin_status();
+        let stamp_status = status.iter().find(|s| s.name == "stamp").expect("status");
+        if let Some(error) = &stamp_status.last_error {
+            break error.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reload was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(error.contains("is world-writable"), "{error}");
+    let served = stamp(send(gateway.addr(), "GET", "/stamped/x", &[], "").await);
+    assert_eq!(
+        served.as_deref(),
+        Some("stamp-a"),
+        "the previous version serves"
+    );
+    gateway.stop().await;
 }

@@ -1,7 +1,10 @@
-//! Reads each plugin's component (embedded in the binary or from its file) and loads it
-//! into the runtime.
+//! Reads each plugin's component (embedded in the binary or from its file, refused when
+//! any user may write the file) and loads it into the runtime.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -42,13 +45,37 @@ fn component_bytes(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]>> 
                 )
             })
         }
-        PluginSource::Path(path) => std::fs::read(path).map(Cow::Owned).map_err(|source| {
-            LoadError::Read {
-                plugin: config.name.clone(),
-                path: path.clone(),
-                source,
-            }
-            .into()
-        }),
+        PluginSource::Path(path) => Ok(Cow::Owned(read_plugin_file(&config.name, path)?)),
     }
+}
+
+/// A plugin file's bytes. One that any user may write is refused: whoever can change it
+/// can run code in the gateway. The mode is read from the open file, the one read.
+fn read_plugin_file(plugin: &str, path: &Path) -> Result<Vec<u8>, LoadError> {
+    let read_error = |source| LoadError::Read {
+        plugin: plugin.to_owned(),
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_error)?;
+    if world_writable(&file).map_err(read_error)? {
+        return Err(LoadError::WorldWritable {
+            plugin: plugin.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(read_error)?;
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn world_writable(file: &File) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(file.metadata()?.permissions().mode() & 0o002 != 0)
+}
+
+#[cfg(not(unix))]
+fn world_writable(_file: &File) -> std::io::Result<bool> {
+    Ok(false)
 }

@@ -15,6 +15,16 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The component file may be written by any user, who could then change what runs.
+    #[error(
+        "plugin {plugin}: {path} is world-writable; refused (remove others' write permission: chmod o-w)"
+    )]
+    WorldWritable {
+        /// The plugin's name.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+    },
     /// The bytes are not a valid WebAssembly component.
     #[error("plugin {plugin}: not a valid WebAssembly component: {reason}")]
     Compile {
