@@ -83,10 +83,14 @@ impl UpstreamError {
             .by_ref()
             .find_map(|cause| cause.downcast_ref::<hyper::Error>());
         match hyper_error {
-            Some(error) if error.is_user() && causes.any(|c| c.is::<LengthLimitError>()) => {
-                Self::BodyTooLarge { authority }
+            // The request body's own error: the client's stream, or the route's limit on it.
+            Some(error) if error.is_user() && error.source().is_some() => {
+                if causes.any(|cause| cause.is::<LengthLimitError>()) {
+                    Self::BodyTooLarge { authority }
+                } else {
+                    Self::BodyFailed { authority, source }
+                }
             }
-            Some(error) if error.is_user() => Self::BodyFailed { authority, source },
             Some(error) if error.is_parse() => Self::InvalidResponse {
                 authority,
                 reason: "its head is malformed or too large",
