@@ -206,6 +206,54 @@ async fn a_client_that_never_reads_loses_its_connection() {
 }
 
 #[tokio::test]
+async fn connections_over_the_cap_are_closed_at_once() {
+    let counted = scripted("counted").await;
+    let config = "[log]\naccess_log = false\n[server]\nmax_connections = 1\n\
+                  [[services]]\nname = \"counted\"\nurl = \"http://{upstream}\"\n\
+                  [[routes]]\nid = \"counted\"\nservice_name = \"counted\"\n\
+                  path_pattern = \"/counted/*\"\nrequires_auth = false\n";
+    let gateway = archway_tests::gateway(config, counted.addr()).await;
+    let mut first = TcpStream::connect(gateway.addr()).await.expect("connect");
+    first
+        .write_all(b"GET /counted/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = [0; 12];
+    first.read_exact(&mut answer).await.expect("an answer");
+    assert_eq!(&answer, b"HTTP/1.1 200", "the first connection is served");
+
+    let over = raw(
+        gateway.addr(),
+        b"GET /counted/2 HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        over, "",
+        "a second connection while one is open is closed unanswered"
+    );
+    assert_eq!(counted.requests(), 1);
+
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = raw(
+            gateway.addr(),
+            b"GET /counted/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if again.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the freed place is never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_heads_and_targets_answer_431_and_414_in_the_route_format() {
     let site = Site::start().await;
     let key = ("x-api-key", "k-1");
