@@ -8,9 +8,10 @@
 //!
 //! Both backends offer the same semantics: key-value data with TTLs, atomic increments and
 //! compare-and-swap, prefix scans, append-only streams of field lists with time-ordered
-//! ids, a change feed that tells every node about config changes, and rate-limit
-//! counters (sliding window or GCRA). On Redis the data is plain Redis data (strings, streams) under `archway:`
-//! keys, which other Redis clients can read and write.
+//! ids, a change feed that tells every node about config changes, rate-limit counters
+//! (sliding window or GCRA), and on Redis the shared tier of the response cache
+//! ([`SharedCache`]). On Redis the data is plain Redis data (strings, streams) under
+//! `archway:` keys, which other Redis clients can read and write.
 //!
 //! ```
 //! use archway_store::{FeedEvent, Store, StoreConfig};
@@ -31,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cache;
 mod config;
 mod embedded;
 mod error;
@@ -42,6 +44,7 @@ mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cache::SharedCache;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use feed::{Change, ChangeFeed, FeedEvent};

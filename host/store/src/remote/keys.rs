@@ -1,5 +1,5 @@
 //! Where each kind of data lives in the Redis keyspace: everything sits under `archway:`,
-//! and values, streams and rate-limit counters never share a key. A store key `k` is the
+//! and values, streams, rate-limit counters and cached responses never share a key. A store key `k` is the
 //! Redis string `archway:kv:k` and a stream `s` the Redis stream `archway:stream:s`,
 //! unencoded, so other Redis clients find them by name (the README documents this).
 
@@ -41,6 +41,10 @@ pub(super) fn rate(key: &str) -> String {
 /// A sliding window's sorted set of arrival times (apart from GCRA's counter of the same key).
 pub(super) fn window(key: &str) -> String {
     format!("archway:window:{key}")
+}
+
+pub(super) fn cache(key: &str) -> String {
+    format!("archway:cache:{key}")
 }
 
 #[cfg(test)]

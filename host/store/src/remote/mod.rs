@@ -147,6 +147,26 @@ impl Remote {
         self.conn.query("set", &cmd).await
     }
 
+    pub(crate) async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query("cache_get", redis::cmd("GET").arg(keys::cache(key)))
+            .await
+    }
+
+    pub(crate) async fn cache_put(
+        &self,
+        key: &str,
+        entry: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(keys::cache(key))
+            .arg(entry)
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        self.conn.query("cache_put", &cmd).await
+    }
+
     pub(crate) async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let removed: u64 = self
             .conn
