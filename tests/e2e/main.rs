@@ -6,6 +6,8 @@ use archway_tests::{get, send, try_gateway, upstream};
 
 mod api_keys;
 mod balance;
+mod cache;
+mod compression;
 mod cors;
 mod errors;
 mod hardening;
@@ -515,23 +517,21 @@ async fn a_component_without_lifecycle_built_without_the_sdk_serves() {
 }
 
 #[tokio::test]
-async fn check_warns_about_route_fields_that_have_no_effect_yet() {
+async fn check_warns_about_no_route_field_that_acts() {
     let text = plain_route(
         "http://127.0.0.1:9",
-        "retry_count = 5\ncache_enabled = true\nload_balance_strategy = \"weighted\"\n",
+        "retry_count = 5\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"\n",
     );
     let config = archway_config::Config::from_toml_str(&text, std::path::Path::new("."))
         .expect("valid config");
     let report = archway::check(&config).await.expect("check passes");
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("route r:") && w.contains("cache_enabled = true")),
-        "no warning for cache_enabled: {:?}",
-        report.warnings
-    );
-    for acting in ["load_balance_strategy", "retry_count", "circuit_breaker"] {
+    for acting in [
+        "load_balance_strategy",
+        "retry_count",
+        "circuit_breaker",
+        "cache_enabled",
+        "cache_ttl_seconds",
+    ] {
         assert!(
             !report.warnings.iter().any(|w| w.contains(acting)),
             "{acting} acts: {:?}",

@@ -1,7 +1,8 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
 //! were in flight together, one that is slow, an HTTPS echo signed by the test CA in
 //! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
-//! introspection endpoint that counts its calls, and one that answers raw bytes.
+//! introspection endpoint that counts its calls, one that answers raw bytes, and one
+//! whose answers the query shapes (headers, body size) for the cache and compression tests.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -435,4 +436,84 @@ pub async fn raw_upstream(response: Vec<u8>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// An upstream whose answers the request's query shapes, which counts the requests it
+/// got; started by [`shaped`].
+pub struct Shaped {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Shaped {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests it received.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts an upstream that answers each request with the response headers its query
+/// lists (`?h=name:value`, repeatable) and a body: with `size=N`, N bytes of text;
+/// otherwise `{"request": <its number, from 1>, "path": ..., "subject": <x-auth-subject>,
+/// "lang": <x-lang>}` as JSON.
+pub async fn shaped() -> Shaped {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let addr = serve_plain(move |request: Request<Incoming>| {
+        let number = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { shaped_answer(&request, number) }
+    })
+    .await;
+    Shaped { addr, requests }
+}
+
+fn shaped_answer(request: &Request<Incoming>, number: usize) -> Response<Full<Bytes>> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut size = None;
+    let mut extra = Vec::new();
+    for pair in request.uri().query().unwrap_or_default().split('&') {
+        match pair.split_once('=') {
+            Some(("size", n)) => size = n.parse::<usize>().ok(),
+            Some(("h", header)) => extra.extend(header.split_once(':')),
+            _ => {}
+        }
+    }
+    let mut response = match size {
+        Some(size) => {
+            let text = "the gateway relays this line again and again. ".repeat(size / 40 + 1);
+            let mut response = Response::new(Full::new(Bytes::from(text[..size].to_owned())));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain"),
+            );
+            response
+        }
+        None => json(&serde_json::json!({
+            "request": number,
+            "path": request.uri().path(),
+            "subject": header("x-auth-subject"),
+            "lang": header("x-lang"),
+        })),
+    };
+    for (name, value) in extra {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        let value = http::HeaderValue::from_str(value).expect("a header value");
+        if name == http::header::CONTENT_TYPE {
+            response.headers_mut().insert(name, value);
+        } else {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }

@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod compression;
 mod cors;
 mod error;
 mod jwt;
@@ -29,6 +30,7 @@ mod model;
 mod resilience;
 mod validate;
 
+pub use compression::CompressionConfig;
 pub use cors::CorsConfig;
 pub use error::ConfigError;
 pub use jwt::{JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};

@@ -51,6 +51,9 @@ pub struct Config {
     /// CORS rules for routes that set none of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<crate::CorsConfig>,
+    /// Response compression for routes that do not choose for themselves.
+    #[serde(default)]
+    pub compression: crate::CompressionConfig,
 }
 
 /// The headers in which the gateway forwards the authenticated principal to upstreams.
@@ -137,6 +140,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Requests in flight at once on one HTTP/2 connection.
     pub http2_max_concurrent_streams: u32,
+    /// The most memory this node's response cache holds, in bytes (each entry weighs its
+    /// body and headers); the least recently used entries go first.
+    pub response_cache_max_bytes: u64,
+    /// The largest response body the response cache keeps, in bytes.
+    pub response_cache_max_entry_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -160,6 +168,8 @@ impl Default for ServerConfig {
             max_uri_bytes: 8 * 1024,
             max_connections: 50_000,
             http2_max_concurrent_streams: 100,
+            response_cache_max_bytes: 64 * 1024 * 1024,
+            response_cache_max_entry_bytes: 512 * 1024,
         }
     }
 }
@@ -792,12 +802,17 @@ pub struct RouteConfig {
     /// Whether the circuit breaker guards this route.
     #[serde(default = "default_true")]
     pub circuit_breaker_enabled: bool,
-    /// Whether responses are cached.
+    /// Whether successful `GET` and `HEAD` responses are cached (per principal on
+    /// authenticated requests).
     #[serde(default)]
     pub cache_enabled: bool,
-    /// Cache lifetime.
+    /// How long a cached response is served, at most (an upstream's `max-age` may shorten it).
     #[serde(default = "default_cache_ttl")]
     pub cache_ttl_seconds: u64,
+    /// Whether responses are compressed for clients that accept it; unset, `[compression]
+    /// enabled` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<bool>,
     /// How requests spread over a service's instances.
     #[serde(default)]
     pub load_balance_strategy: LoadBalanceStrategy,
@@ -855,7 +870,7 @@ fn default_timeout_seconds() -> u64 {
 fn default_retry_count() -> u32 {
     3
 }
-pub(crate) fn default_cache_ttl() -> u64 {
+fn default_cache_ttl() -> u64 {
     300
 }
 

@@ -4,10 +4,16 @@
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
-use crate::model::default_cache_ttl;
 use crate::{
-    Capability, Config, ConfigError, PluginConfig, RouteConfig, ServerConfig, ServiceConfig,
+    Capability, Config, ConfigError, Method, PluginConfig, RouteConfig, ServerConfig,
+    ServiceConfig,
 };
+
+/// The longest `cache_ttl_seconds`: a year.
+const MAX_CACHE_TTL_SECONDS: u64 = 365 * 24 * 3600;
+/// The largest `response_cache_max_entry_bytes`: the store's value limit, so an entry
+/// fits a shared (Redis) cache too.
+const MAX_CACHE_ENTRY_BYTES: u64 = 1024 * 1024;
 
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
@@ -119,6 +125,19 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     check_server(&config.server, &mut problems);
     if config.store.op_timeout_ms == 0 || config.store.op_timeout_ms > 60_000 {
         problems.push("store: op_timeout_ms must be 1..=60000".to_owned());
+    }
+    let server = &config.server;
+    if !(1..=MAX_CACHE_ENTRY_BYTES).contains(&server.response_cache_max_entry_bytes) {
+        problems.push(format!(
+            "server: response_cache_max_entry_bytes must be 1..={MAX_CACHE_ENTRY_BYTES} (got {})",
+            server.response_cache_max_entry_bytes
+        ));
+    }
+    if server.response_cache_max_bytes < server.response_cache_max_entry_bytes {
+        problems.push(format!(
+            "server: response_cache_max_bytes ({}) must be at least response_cache_max_entry_bytes ({})",
+            server.response_cache_max_bytes, server.response_cache_max_entry_bytes
+        ));
     }
     if problems.is_empty() {
         Ok(())
@@ -514,6 +533,20 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
             route.timeout_seconds
         ));
     }
+    if route.cache_enabled {
+        if !(1..=MAX_CACHE_TTL_SECONDS).contains(&route.cache_ttl_seconds) {
+            problems.push(format!(
+                "{at}: cache_ttl_seconds must be 1..={MAX_CACHE_TTL_SECONDS} when cache_enabled (got {})",
+                route.cache_ttl_seconds
+            ));
+        }
+        if !matches!(route.method, Method::Get | Method::Head | Method::Any) {
+            problems.push(format!(
+                "{at}: cache_enabled caches GET and HEAD responses only, but the route's method is {}",
+                format!("{:?}", route.method).to_uppercase()
+            ));
+        }
+    }
     if !is_version_label(&route.version) {
         problems.push(format!(
             "{at}: version must look like v1, v2 or v1.1 (got {:?})",
@@ -552,20 +585,6 @@ pub(crate) fn warnings(config: &Config) -> Vec<String> {
                     plugin.name
                 ));
             }
-        }
-    }
-    for route in &config.routes {
-        let mut inert = |field: &str, value: String| {
-            warnings.push(format!(
-                "route {}: {field} = {value} has no effect yet (a later release implements it)",
-                route.id
-            ));
-        };
-        if route.cache_enabled {
-            inert("cache_enabled", "true".to_owned());
-        }
-        if route.cache_ttl_seconds != default_cache_ttl() {
-            inert("cache_ttl_seconds", route.cache_ttl_seconds.to_string());
         }
     }
     warnings
@@ -869,20 +888,45 @@ mod tests {
     }
 
     #[test]
-    fn fields_set_but_not_acted_on_are_warned_about_by_route_and_name() {
-        // version, load_balance_strategy, retry_count and circuit_breaker_enabled act, so
-        // they are not among them.
+    fn every_route_field_acts_so_none_is_warned_about() {
         let config = parse(&route_with(
             "version = \"v2\"\nretry_count = 0\ncircuit_breaker_enabled = false\ncache_enabled = true\ncache_ttl_seconds = 60\nload_balance_strategy = \"weighted\"",
         ))
         .expect("valid");
-        let later = "has no effect yet (a later release implements it)";
-        assert_eq!(
-            config.warnings(),
-            [
-                format!("route r: cache_enabled = true {later}"),
-                format!("route r: cache_ttl_seconds = 60 {later}"),
-            ]
+        assert_eq!(config.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn cache_settings_out_of_range_are_refused_naming_route_and_field() {
+        let err = parse(&route_with(
+            "cache_enabled = true\ncache_ttl_seconds = 0\nmethod = \"POST\"",
+        ))
+        .expect_err("no cache for POST or for no time");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "route r (/u/*): cache_ttl_seconds must be 1..=31536000 when cache_enabled (got 0)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("route r (/u/*): cache_enabled caches GET and HEAD responses only, but the route's method is POST"),
+            "{text}"
+        );
+        let err = parse(&format!(
+            "[server]\nresponse_cache_max_bytes = 1000\nresponse_cache_max_entry_bytes = 2000000\n{SERVICE}"
+        ))
+        .expect_err("entries over the store's value limit");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "server: response_cache_max_entry_bytes must be 1..=1048576 (got 2000000)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("server: response_cache_max_bytes (1000) must be at least response_cache_max_entry_bytes (2000000)"),
+            "{text}"
         );
     }
 

@@ -155,6 +155,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let access_log = snapshot.config().log.access_log;
     let proxy = Proxy::new(snapshot, access_log)
         .with_rate_limits(state.store().clone())
+        .with_shared_cache(state.store().shared_cache())
         .with_service_calls(service_calls)
         .with_verifier(verifier)
         .with_metrics_endpoint(render_metrics);

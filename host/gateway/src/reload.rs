@@ -103,6 +103,14 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             "server.cache_dir",
             old.server.cache_dir != new.server.cache_dir,
         ),
+        (
+            "server.response_cache_max_bytes",
+            old.server.response_cache_max_bytes != new.server.response_cache_max_bytes,
+        ),
+        (
+            "server.response_cache_max_entry_bytes",
+            old.server.response_cache_max_entry_bytes != new.server.response_cache_max_entry_bytes,
+        ),
         ("log", old.log != new.log),
         ("store", old.store != new.store),
     ]

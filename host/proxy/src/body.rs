@@ -1,6 +1,7 @@
 //! The body types the proxy moves: streamed from a peer, or a buffer the gateway or a
-//! plugin produced. One enum instead of a boxed trait object keeps the hot path free of
-//! an allocation per body.
+//! plugin produced; on the way out, possibly compressed or recorded for the response
+//! cache. One enum instead of a boxed trait object keeps the hot path free of an
+//! allocation per body.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,11 +13,61 @@ use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::bulkhead::Admitted;
+use crate::cache::Recorded;
+use crate::compress::Compressed;
 use crate::metrics::CountedBody;
 use crate::service::InFlight;
 
-/// A response body: the upstream's stream, or a buffer.
-pub type ProxyBody = Either<Relayed, Full<Bytes>>;
+/// Why a response body broke off.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response body.
+#[derive(Debug)]
+pub enum ProxyBody {
+    /// The upstream's stream.
+    Relayed(Relayed),
+    /// A buffer.
+    Full(Full<Bytes>),
+    /// Another body, compressed for the client.
+    Compressed(Box<Compressed>),
+    /// Another body, kept by the response cache as it passes.
+    Recorded(Box<Recorded>),
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Self::Relayed(body) => boxed(Pin::new(body).poll_frame(cx)),
+            Self::Full(body) => boxed(Pin::new(body).poll_frame(cx)),
+            Self::Compressed(body) => Pin::new(&mut **body).poll_frame(cx),
+            Self::Recorded(body) => Pin::new(&mut **body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Relayed(body) => body.is_end_stream(),
+            Self::Full(body) => body.is_end_stream(),
+            Self::Compressed(body) => body.is_end_stream(),
+            Self::Recorded(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Relayed(body) => body.size_hint(),
+            Self::Full(body) => body.size_hint(),
+            Self::Compressed(body) => body.size_hint(),
+            Self::Recorded(body) => body.size_hint(),
+        }
+    }
+}
 
 /// A client's request body, its bytes counted for the metrics endpoint.
 pub type ClientBody = CountedBody<Incoming>;
@@ -58,6 +109,13 @@ impl Body for Relayed {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+/// A polled frame with its error boxed.
+fn boxed<E: Into<BodyError>>(
+    poll: Poll<Option<Result<Frame<Bytes>, E>>>,
+) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    poll.map(|frame| frame.map(|result| result.map_err(Into::into)))
 }
 
 /// A streamed body handed to one upstream try: until the try reads from it, the
@@ -128,7 +186,7 @@ impl<B: Body + Unpin> Body for Handoff<B> {
 
 /// A buffered response body.
 pub fn full(bytes: Bytes) -> ProxyBody {
-    Either::Right(Full::new(bytes))
+    ProxyBody::Full(Full::new(bytes))
 }
 
 /// Why a body could not be read whole.

@@ -1,5 +1,6 @@
 //! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain,
-//! TLS and mutual TLS, with its own DNS cache) and the plugins' calls to services.
+//! TLS and mutual TLS, with its own DNS cache), the plugins' calls to services, the
+//! response cache and response compression.
 //!
 //! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
 //! into a routing snapshot;
@@ -12,9 +13,11 @@ mod balance;
 mod body;
 mod breaker;
 mod bulkhead;
+mod cache;
 mod client;
 mod client_ip;
 mod connection;
+mod compress;
 mod cors;
 pub mod error;
 mod forward;
@@ -39,7 +42,7 @@ mod upstream;
 mod upstreams;
 mod version;
 
-pub use body::{Handoff, ProxyBody, Relayed};
+pub use body::{BodyError, Handoff, ProxyBody, Relayed};
 pub use client::Clients;
 pub use error::GatewayError;
 pub use jwks::JwksClient;

@@ -10,7 +10,9 @@
 //!   -> body limit -> one credential -> authenticate* (+ permissions of its roles)
 //!   -> per-caller limits (principal and tenant, or address) -> principal required?
 //!   -> quotas of the principal -> authorize (permissions, plugins*) -> identity headers
-//!   -> transform-request* -> dispatch -> transform-response* (reverse)
+//!   -> response cache (a hit answers here, skipping what follows up to compression)
+//!   -> transform-request* -> dispatch -> transform-response* (reverse) -> kept by the cache
+//!   -> compression (by Accept-Encoding)
 //!
 //! dispatch: a handler plugin, or the upstream through `forward`: bulkhead -> healthy
 //!   instance with its breaker closed (balancer) -> pooled client -> retries (budget)
@@ -27,12 +29,14 @@ use archway_runtime::{
 use archway_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
-use http_body_util::{Either, Limited};
+use http_body_util::Limited;
 use hyper::body::Body;
 use tokio::time::Instant;
 
 use crate::admit;
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
+use crate::cache::ResponseCache;
+use crate::compress;
 use crate::client_ip;
 use crate::error::{GatewayError, envelope};
 use crate::forward::{ForwardError, Outgoing, Plan, forward};
@@ -70,6 +74,7 @@ const REPLAY_BYTES: u64 = 64 * 1024;
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
+    cache: &ResponseCache,
     request: Request<ClientBody>,
     peer: IpAddr,
 ) -> (Response<ProxyBody>, Option<Arc<Route>>) {
@@ -115,6 +120,8 @@ pub async fn run(
     };
     let route = matched.route;
     let mut counted = None;
+    let method = parts.method.clone();
+    let accept = accepted_encodings(&route, &parts.headers);
     let mut response = 'answer: {
         if let Break(refused) = limit::check_client(limits, &route, client_ip, &mut counted).await {
             break 'answer refused;
@@ -141,7 +148,7 @@ pub async fn run(
         // gateway or a plugin sets later.
         strip_hop_by_hop(&mut head.headers);
         let roles = snapshot.roles();
-        let handled = through_plugins(&route, roles, limits, &mut head, body, &mut counted);
+        let handled = through_plugins(&route, roles, limits, cache, &mut head, body, &mut counted);
         match tokio::time::timeout_at(deadline, handled).await {
             Ok(Continue(response) | Break(response)) => response,
             Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -154,6 +161,7 @@ pub async fn run(
     if let (Some(cors), Some(origin)) = (&route.cors, &origin) {
         cors.decorate(origin, response.headers_mut());
     }
+    let response = compress::respond(&route, &method, &accept, response);
     (response, Some(route))
 }
 
@@ -168,6 +176,18 @@ fn format_before_routing(snapshot: &Snapshot, parts: &http::request::Parts) -> E
             || snapshot.config().unmatched_error_format(path),
             |matched| matched.route.config.error_format,
         )
+}
+
+/// The request's `Accept-Encoding` values, when the route compresses (none otherwise).
+fn accepted_encodings(route: &Route, headers: &HeaderMap) -> Vec<HeaderValue> {
+    match route.compress_min_bytes {
+        Some(_) => headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// The method a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) asks about.
@@ -185,6 +205,7 @@ async fn through_plugins(
     route: &Route,
     roles: &RoleGrants,
     limits: Option<&Store>,
+    cache: &ResponseCache,
     head: &mut RequestHead,
     body: ClientBody,
     counted: &mut Option<limit::Counted>,
@@ -207,9 +228,14 @@ async fn through_plugins(
     authenticated?;
     authorize(route, head).await?;
     forward_identity(route, head);
+    let miss = cache.look_up(route, head).await?;
     let path_replaced = transform_request(route, head).await?;
     let response = dispatch(route, head, stream, path_replaced).await?;
-    transform_response(route, head, response).await
+    let response = transform_response(route, head, response).await?;
+    Continue(match miss {
+        Some(miss) => miss.keep(response),
+        None => response,
+    })
 }
 
 /// Enforces the body limit; buffers the body when a plugin on the route reads it.
@@ -417,7 +443,7 @@ async fn dispatch(
             })
             .await;
             match forwarded {
-                Ok(response) => Continue(response.map(Either::Left)),
+                Ok(response) => Continue(response.map(ProxyBody::Relayed)),
                 Err(error) => {
                     if let ForwardError::Upstream(error) = &error
                         && error.blames_upstream()

@@ -58,6 +58,10 @@ pub struct Route {
     pub(crate) identity: IdentityHeaders,
     /// Its CORS rules (its own, else the gateway's), if any.
     pub(crate) cors: Option<Cors>,
+    /// How long its responses are cached, at most; `None` when they are not.
+    pub(crate) cache_ttl: Option<Duration>,
+    /// The smallest declared response length it compresses; `None` when it does not.
+    pub(crate) compress_min_bytes: Option<u64>,
 }
 
 /// The identity and credential headers from `[identity]`, parsed once per snapshot.
@@ -199,6 +203,13 @@ impl Route {
             metrics: RouteMetrics::new(&route.id),
             identity: IdentityHeaders::new(&config.identity),
             cors: route.cors.as_ref().or(config.cors.as_ref()).map(Cors::new),
+            cache_ttl: route
+                .cache_enabled
+                .then(|| Duration::from_secs(route.cache_ttl_seconds)),
+            compress_min_bytes: route
+                .compression
+                .unwrap_or(config.compression.enabled)
+                .then_some(config.compression.min_bytes),
             authenticate,
             authorize,
             transform,

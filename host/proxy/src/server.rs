@@ -18,9 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use archway_jwt::Verifier;
-use archway_store::Store;
+use archway_store::{SharedCache, Store};
 
 use crate::body::{ProxyBody, full};
+use crate::cache::ResponseCache;
 use crate::connection::Settings;
 use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
@@ -35,6 +36,7 @@ pub struct Proxy {
     service_calls: Option<Arc<ServiceDirectory>>,
     verifier: Option<Arc<Verifier>>,
     limits: Option<Store>,
+    cache: ResponseCache,
     access_log: bool,
     metrics: ServerMetrics,
     unmatched: RouteMetrics,
@@ -61,10 +63,12 @@ impl Drop for OpenConnection {
 }
 
 impl Proxy {
-    /// A proxy serving `snapshot`.
+    /// A proxy serving `snapshot`, with a response cache sized by its `[server]` settings.
     pub fn new(snapshot: Snapshot, access_log: bool) -> Self {
         snapshot.upstreams().serve(snapshot.services());
+        let cache = ResponseCache::new(&snapshot.config().server, None);
         Self {
+            cache,
             snapshot: ArcSwap::from_pointee(snapshot),
             service_calls: None,
             verifier: None,
@@ -79,6 +83,13 @@ impl Proxy {
     /// Counts routes' rate limits in `store` (without one, routes are unlimited).
     pub fn with_rate_limits(mut self, store: Store) -> Self {
         self.limits = Some(store);
+        self
+    }
+
+    /// Shares the response cache with every node through `shared` (the store's shared
+    /// tier, when it has one).
+    pub fn with_shared_cache(mut self, shared: Option<SharedCache>) -> Self {
+        self.cache = ResponseCache::new(&self.snapshot.load().config().server, shared);
         self
     }
 
@@ -181,8 +192,14 @@ impl Proxy {
         let path = self.access_log.then(|| request.uri().path().to_owned());
         let request =
             request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
-        let (response, route) =
-            pipeline::run(&snapshot, self.limits.as_ref(), request, peer.ip()).await;
+        let (response, route) = pipeline::run(
+            &snapshot,
+            self.limits.as_ref(),
+            &self.cache,
+            request,
+            peer.ip(),
+        )
+        .await;
         let elapsed = started.elapsed();
         route
             .as_ref()

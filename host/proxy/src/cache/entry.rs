@@ -1,0 +1,218 @@
+//! A cache entry as it is kept: in memory on this node, and as bytes in the shared tier
+//! (a small versioned binary layout; one that does not decode is a miss).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+/// The layout version written first; entries of another version are misses.
+const LAYOUT: u8 = 1;
+
+/// One entry, with when it was stored and when it expires (Unix milliseconds).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) stored_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) content: Content,
+}
+
+/// What an entry holds.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Content {
+    /// The responses under this key vary by these request headers: each variant has its
+    /// own key.
+    Varies(Vec<HeaderName>),
+    /// A response.
+    Response {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_millis() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Entry {
+    /// `content`, stored now and kept for `lifetime`.
+    pub(crate) fn new(content: Content, lifetime: Duration) -> Self {
+        let stored_at = now_millis();
+        let lifetime = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            stored_at,
+            expires_at: stored_at.saturating_add(lifetime),
+            content,
+        }
+    }
+
+    /// How long it is still fresh; zero once expired.
+    pub(crate) fn time_left(&self) -> Duration {
+        Duration::from_millis(self.expires_at.saturating_sub(now_millis()))
+    }
+
+    /// Roughly the memory it takes, for the in-process tier's bound.
+    pub(crate) fn weight(&self) -> u32 {
+        let size = match &self.content {
+            Content::Varies(names) => names.iter().map(|n| n.as_str().len()).sum(),
+            Content::Response { headers, body, .. } => {
+                let head: usize = headers
+                    .iter()
+                    .map(|(name, value)| name.as_str().len() + value.len() + 32)
+                    .sum();
+                head + body.len()
+            }
+        };
+        u32::try_from(size + 128).unwrap_or(u32::MAX)
+    }
+
+    /// The entry as bytes for the shared tier.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        out.put_u8(LAYOUT);
+        out.put_u64(self.stored_at);
+        out.put_u64(self.expires_at);
+        match &self.content {
+            Content::Varies(names) => {
+                out.put_u8(0);
+                out.put_u32(names.len() as u32);
+                for name in names {
+                    put_bytes(&mut out, name.as_str().as_bytes());
+                }
+            }
+            Content::Response {
+                status,
+                headers,
+                body,
+            } => {
+                out.put_u8(1);
+                out.put_u16(status.as_u16());
+                out.put_u32(headers.len() as u32);
+                for (name, value) in headers {
+                    put_bytes(&mut out, name.as_str().as_bytes());
+                    put_bytes(&mut out, value.as_bytes());
+                }
+                out.put_slice(body);
+            }
+        }
+        out.to_vec()
+    }
+
+    /// An entry read back from the shared tier; `None` when the bytes are not one.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut input = Bytes::copy_from_slice(bytes);
+        if take_u8(&mut input)? != LAYOUT {
+            return None;
+        }
+        let stored_at = take_u64(&mut input)?;
+        let expires_at = take_u64(&mut input)?;
+        let content = match take_u8(&mut input)? {
+            0 => {
+                let count = take_u32(&mut input)?;
+                let mut names = Vec::new();
+                for _ in 0..count {
+                    names.push(HeaderName::from_bytes(&take_bytes(&mut input)?).ok()?);
+                }
+                Content::Varies(names)
+            }
+            1 => {
+                let status = StatusCode::from_u16(take_u16(&mut input)?).ok()?;
+                let count = take_u32(&mut input)?;
+                let mut headers = HeaderMap::new();
+                for _ in 0..count {
+                    let name = HeaderName::from_bytes(&take_bytes(&mut input)?).ok()?;
+                    let value = HeaderValue::from_maybe_shared(take_bytes(&mut input)?).ok()?;
+                    headers.append(name, value);
+                }
+                Content::Response {
+                    status,
+                    headers,
+                    body: input,
+                }
+            }
+            _ => return None,
+        };
+        Some(Self {
+            stored_at,
+            expires_at,
+            content,
+        })
+    }
+}
+
+fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
+    out.put_u32(bytes.len() as u32);
+    out.put_slice(bytes);
+}
+
+fn take_u8(input: &mut Bytes) -> Option<u8> {
+    (input.remaining() >= 1).then(|| input.get_u8())
+}
+
+fn take_u16(input: &mut Bytes) -> Option<u16> {
+    (input.remaining() >= 2).then(|| input.get_u16())
+}
+
+fn take_u32(input: &mut Bytes) -> Option<u32> {
+    (input.remaining() >= 4).then(|| input.get_u32())
+}
+
+fn take_u64(input: &mut Bytes) -> Option<u64> {
+    (input.remaining() >= 8).then(|| input.get_u64())
+}
+
+fn take_bytes(input: &mut Bytes) -> Option<Bytes> {
+    let len = usize::try_from(take_u32(input)?).ok()?;
+    (input.remaining() >= len).then(|| input.split_to(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_and_vary_records_survive_the_shared_layout() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_static("b"));
+        let response = Entry::new(
+            Content::Response {
+                status: StatusCode::CREATED,
+                headers,
+                body: Bytes::from_static(b"{\"n\":1}"),
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(Entry::decode(&response.encode()), Some(response));
+        let varies = Entry::new(
+            Content::Varies(vec![HeaderName::from_static("accept-language")]),
+            Duration::from_secs(30),
+        );
+        assert_eq!(Entry::decode(&varies.encode()), Some(varies));
+    }
+
+    #[test]
+    fn bytes_that_are_not_an_entry_decode_to_nothing() {
+        let entry = Entry::new(Content::Varies(Vec::new()), Duration::from_secs(1)).encode();
+        assert_eq!(Entry::decode(&entry[..entry.len() - 1]), None);
+        assert_eq!(Entry::decode(b""), None);
+        assert_eq!(Entry::decode(b"\x02rest"), None);
+    }
+
+    #[test]
+    fn time_left_runs_out() {
+        let entry = Entry::new(Content::Varies(Vec::new()), Duration::from_secs(60));
+        assert!(entry.time_left() > Duration::from_secs(58));
+        let expired = Entry {
+            expires_at: entry.stored_at,
+            ..entry
+        };
+        assert_eq!(expired.time_left(), Duration::ZERO);
+    }
+}
