@@ -166,3 +166,16 @@ fn killed_mid_write_keeps_every_acknowledged_write() {
         }
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_store_has_no_shared_cache_tier() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig::Embedded {
+            path: dir.path().join("store.redb"),
+        };
+        let store = Store::open(&config).await.expect("open");
+        assert!(store.shared_cache().is_none());
+    })
+    .await;
+}

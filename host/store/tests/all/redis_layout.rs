@@ -86,3 +86,37 @@ async fn streams_are_redis_streams_with_one_field_per_field() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_responses_are_strings_under_archway_cache_with_their_expiry() {
+    bounded(async {
+        let server = RedisServer::running();
+        let store = open(&server).await;
+        let cache = store
+            .shared_cache()
+            .expect("a Redis store shares its cache");
+        cache
+            .put("abc123", b"entry", std::time::Duration::from_secs(30))
+            .await
+            .expect("put");
+        assert_eq!(server.cli(["GET", "archway:cache:abc123"]), "entry\n");
+        let ttl: u64 = server
+            .cli(["PTTL", "archway:cache:abc123"])
+            .trim()
+            .parse()
+            .expect("a TTL in milliseconds");
+        assert!((29_000..=30_000).contains(&ttl), "{ttl}");
+        assert_eq!(
+            cache.get("abc123").await.expect("get").as_deref(),
+            Some(&b"entry"[..])
+        );
+        assert_eq!(
+            store.get("abc123").await.expect("kv get"),
+            None,
+            "cache entries are apart from kv data"
+        );
+        server.cli(["DEL", "archway:cache:abc123"]);
+        assert_eq!(cache.get("abc123").await.expect("get"), None);
+    })
+    .await;
+}
