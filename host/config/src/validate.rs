@@ -5,8 +5,7 @@ use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
 use crate::{
-    Capability, Config, ConfigError, Method, PluginConfig, RouteConfig, ServerConfig,
-    ServiceConfig,
+    Capability, Config, ConfigError, Method, PluginConfig, RouteConfig, ServerConfig, ServiceConfig,
 };
 
 /// The longest `cache_ttl_seconds`: a year.
