@@ -170,12 +170,13 @@ order=()
 
 # measure LABEL URL PID...: warms up, then runs wrk against URL and records its figures
 # and the CPU time of PIDs per completed request. Requests carry `x-api-key: bench-key`,
-# or the header in $credential when set.
+# or the header in $credential when set; $wrk_script, when set, is wrk's Lua script.
 measure() {
     local label=$1 url=$2
     shift 2
     local out="$tmp/wrk-${label}.txt" before after requests non2xx sockerr
     local wrk_args=(-t "$threads" -c "$connections" --latency -H "${credential:-x-api-key: bench-key}")
+    [[ -z ${wrk_script:-} ]] || wrk_args+=(-s "$wrk_script")
     if ((warmup > 0)); then
         log "$label: warming up ${warmup}s"
         timeout $((warmup + 30)) wrk "${wrk_args[@]}" -d "${warmup}s" "$url" >/dev/null ||
@@ -277,6 +278,21 @@ else
     expect_status archway-auth-api-key 200 "http://$host:$archway_port/auth-api-key$path" -H "$credential"
     measure archway-auth-api-key "http://$host:$archway_port/auth-api-key$path" "$archway_pid"
     unset credential
+
+    # The edge: limits that never trip with the response cache missing every time (each
+    # request its own query), and the cache hitting. No credential: a request with one
+    # bypasses the cache on a route without an authenticator.
+    credential="x-bench: edge"
+    expect_status archway-limited-miss 200 "http://$host:$archway_port/limited$path"
+    curl -sS -D - -o /dev/null "http://$host:$archway_port/limited$path?probe" |
+        grep -qi '^x-ratelimit-limit: ' || die "archway-limited-miss: no X-RateLimit-Limit header"
+    wrk_script="$root/bench/unique-query.lua" measure archway-limited-miss \
+        "http://$host:$archway_port/limited$path" "$archway_pid"
+    expect_status archway-cache-hit 200 "http://$host:$archway_port/cached$path"
+    curl -sS -D - -o /dev/null "http://$host:$archway_port/cached$path" |
+        grep -qi '^x-cache: hit' || die "archway-cache-hit: the second request was not a hit"
+    measure archway-cache-hit "http://$host:$archway_port/cached$path" "$archway_pid"
+    unset credential
     stop "$archway_pid"
     stop "$second_upstream_pid"
 fi
@@ -339,7 +355,7 @@ cat <<EOF
 
 $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr).
 wrk: $threads threads, $connections connections, ${seconds}s per stage after ${warmup}s warm-up,
-path \`$path\` (Archway: \`/plain$path\`, \`/balanced$path\`, \`/chain/bench-user$path\`, \`/relay$path\`, \`/auth-<method>$path\`). Load generator and servers share the machine.
+path \`$path\` (Archway: \`/plain$path\`, \`/balanced$path\`, \`/chain/bench-user$path\`, \`/relay$path\`, \`/auth-<method>$path\`, \`/limited$path?miss=<unique>\`, \`/cached$path\`). Load generator and servers share the machine.
 
 | stage | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx |
 |---|---:|---:|---:|---:|---:|
@@ -356,7 +372,8 @@ EOF
 for pair in "archway-no-plugins nginx" "archway-balanced archway-no-plugins" \
     "archway-chain archway-no-plugins" "archway-relay archway-no-plugins" \
     "archway-auth-hs256 archway-no-plugins" "archway-auth-rs256 archway-no-plugins" \
-    "archway-auth-es256 archway-no-plugins" "archway-auth-api-key archway-no-plugins"; do
+    "archway-auth-es256 archway-no-plugins" "archway-auth-api-key archway-no-plugins" \
+    "archway-limited-miss archway-no-plugins" "archway-cache-hit archway-no-plugins"; do
     read -r a b <<<"$pair"
     printf '| %s / %s | %s | %s | %s | %s |\n' "$a" "$b" "$(ratio "$a" "$b" rps)" \
         "$(ratio "$a" "$b" p50)" "$(ratio "$a" "$b" p99)" "$(ratio "$a" "$b" cpu)"
