@@ -21,6 +21,7 @@ mod resilience;
 mod shared;
 mod store;
 mod ticks;
+mod tls;
 mod upstream;
 mod versions;
 

@@ -37,6 +37,23 @@ pub fn test_ca() -> PathBuf {
     tls_dir().join("ca.pem")
 }
 
+/// The test server certificate (`localhost`, `127.0.0.1`) and its key, signed by
+/// [`test_ca`].
+pub fn test_server_cert() -> (PathBuf, PathBuf) {
+    (tls_dir().join("server.pem"), tls_dir().join("server.key"))
+}
+
+/// The second test CA, which signs [`second_server_cert`].
+pub fn second_ca() -> PathBuf {
+    tls_dir().join("second-ca.pem")
+}
+
+/// A second server certificate (`api.archway.test`, `localhost`, `127.0.0.1`) and its
+/// key, signed by [`second_ca`].
+pub fn second_server_cert() -> (PathBuf, PathBuf) {
+    (tls_dir().join("second.pem"), tls_dir().join("second.key"))
+}
+
 /// The test client certificate and its key, which [`mtls_upstream`] accepts.
 pub fn test_client_cert() -> (PathBuf, PathBuf) {
     (tls_dir().join("client.pem"), tls_dir().join("client.key"))

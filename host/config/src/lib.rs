@@ -28,6 +28,7 @@ mod jwt;
 mod limits;
 mod model;
 mod resilience;
+mod tls;
 mod validate;
 
 pub use compression::CompressionConfig;
@@ -47,6 +48,7 @@ pub use model::{
     Protocol, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
 };
 pub use resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
+pub use tls::{CertificateConfig, TlsConfig};
 
 use std::path::Path;
 
@@ -98,6 +100,9 @@ impl Config {
         }
         if self.server.cache_dir.is_relative() {
             self.server.cache_dir = base.join(&self.server.cache_dir);
+        }
+        if let Some(tls) = &mut self.server.tls {
+            tls.resolve(base);
         }
         for service in &mut self.services {
             service.resolve(base);

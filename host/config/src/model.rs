@@ -145,6 +145,9 @@ pub struct ServerConfig {
     pub response_cache_max_bytes: u64,
     /// The largest response body the response cache keeps, in bytes.
     pub response_cache_max_entry_bytes: u64,
+    /// TLS termination: when set, the listener speaks HTTPS only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +173,7 @@ impl Default for ServerConfig {
             http2_max_concurrent_streams: 100,
             response_cache_max_bytes: 64 * 1024 * 1024,
             response_cache_max_entry_bytes: 512 * 1024,
+            tls: None,
         }
     }
 }

@@ -41,6 +41,10 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for service in &config.services {
         check_service(service, &mut problems);
     }
+    if let Some(tls) = &config.server.tls {
+        let at = "server.tls";
+        problems.extend(tls.problems().into_iter().map(|p| format!("{at}: {p}")));
+    }
     if let Some(cors) = &config.cors {
         problems.extend(cors.problems().into_iter().map(|p| format!("cors: {p}")));
     }
@@ -502,7 +506,9 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
         ));
     }
     match (&route.handler, route.service_name.as_str()) {
-        (Some(handler), _) => check_plugin_ref(config, &at, "handler", handler, problems),
+        (Some(handler), _) => {
+            check_plugin_ref(config, &at, "handler", handler, problems);
+        }
         (None, "") => problems.push(format!("{at}: needs a service_name or a handler")),
         (None, service) if config.service(service).is_none() => {
             problems.push(format!(
@@ -1113,6 +1119,31 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("service s: ca_file is set but no instance is https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn listener_certificates_resolve_against_the_config_directory_and_are_checked() {
+        let config = parse(
+            "[[server.tls.certificates]]\ncert_file = \"certs/a.pem\"\nkey_file = \"/keys/a.key\"\n\
+             [[server.tls.certificates]]\ncert_file = \"b.pem\"\nkey_file = \"b.key\"\nserver_names = [\"b.example\"]\n",
+        )
+        .expect("valid");
+        let tls = config.server.tls.expect("tls is set");
+        assert_eq!(
+            tls.files().collect::<Vec<_>>(),
+            [
+                Path::new("/etc/archway/certs/a.pem"),
+                Path::new("/keys/a.key"),
+                Path::new("/etc/archway/b.pem"),
+                Path::new("/etc/archway/b.key"),
+            ]
+        );
+        let err = parse("[server.tls]\ncertificates = []\n").expect_err("no certificate");
+        assert!(
+            err.to_string()
+                .contains("server.tls: certificates lists no certificate"),
             "{err}"
         );
     }

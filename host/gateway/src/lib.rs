@@ -22,7 +22,10 @@ use std::time::Duration;
 use anyhow::Context;
 use archway_config::{Config, StoreSettings};
 use archway_jwt::{KeySets, Verifier};
-use archway_proxy::{Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot, Upstreams};
+use archway_proxy::{
+    CertificateSet, Certificates, Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot,
+    Upstreams,
+};
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
@@ -50,6 +53,7 @@ pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let clients = Arc::new(Clients::default());
     let key_sets = key_sets::KeySetLoader::new(clients.clone());
     let loaded = key_sets.load(&config.jwt, &KeySets::default())?;
+    listener_certificates(config)?;
     let plugins = compose::load_plugins(&runtime, config).await?;
     let config = Arc::new(config.clone());
     Snapshot::build(
@@ -132,6 +136,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         tracing::warn!(target: "archway.config", "{warning}");
     }
     let render_metrics = telemetry::metrics();
+    let certificates = listener_certificates(&config)?;
     let store = open_store(&config.store).await?;
     let state = GatewayState::new(store.clone());
     let service_calls = Arc::new(ServiceDirectory::default());
@@ -153,12 +158,15 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     key_sets.serving(&loaded);
     let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
     let access_log = snapshot.config().log.access_log;
-    let proxy = Proxy::new(snapshot, access_log)
+    let mut proxy = Proxy::new(snapshot, access_log)
         .with_rate_limits(state.store().clone())
         .with_shared_cache(state.store().shared_cache())
         .with_service_calls(service_calls)
         .with_verifier(verifier)
         .with_metrics_endpoint(render_metrics);
+    if let Some(certificates) = &certificates {
+        proxy = proxy.with_tls(certificates);
+    }
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
     let follower = sync::follow(state.clone(), routing.clone());
@@ -167,7 +175,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), ());
     let node = format!("{}-{addr}-{nonce:016x}", std::process::id());
     let scheduler = ticks::spawn(routing.clone(), state.store().clone(), node);
-    let reloader = Arc::new(reload::Reloader::new(Arc::new(runtime), routing, key_sets));
+    let reloader = Arc::new(reload::Reloader::new(
+        Arc::new(runtime),
+        routing,
+        key_sets,
+        certificates,
+    ));
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -192,6 +205,15 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         shutdown: Some(shutdown),
         task,
     })
+}
+
+/// The listener's certificates when the config terminates TLS, read and checked.
+fn listener_certificates(config: &Config) -> anyhow::Result<Option<Arc<Certificates>>> {
+    let Some(tls) = &config.server.tls else {
+        return Ok(None);
+    };
+    let set = CertificateSet::load(tls).context("server.tls")?;
+    Ok(Some(Certificates::new(set)))
 }
 
 /// What the first snapshot serves with, besides the config and the managed records.

@@ -4,7 +4,9 @@
 //! before the whole snapshot is swapped. A version that fails
 //! any step is refused: the previous one keeps serving, and the error is logged (target
 //! `archway.reload`), counted (`archway_plugin_reload_failures_total`,
-//! `archway_config_reload_failures_total`) and kept in the status registry.
+//! `archway_config_reload_failures_total`) and kept in the status registry. The
+//! listener's TLS certificates are read again with each reload and swapped in when their
+//! files changed; certificates that cannot be used are refused the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
 use archway_config::{Config, PluginConfig, PluginSource};
-use archway_proxy::{Plugins, Snapshot};
+use archway_proxy::{CertificateSet, Certificates, Plugins, Snapshot};
 use archway_runtime::{Plugin, Runtime};
 
 use crate::compose;
@@ -51,6 +53,8 @@ pub(crate) struct Reloader {
     runtime: Arc<Runtime>,
     routing: Arc<Routing>,
     key_sets: KeySetLoader,
+    /// The listener's certificates, when it terminates TLS.
+    certificates: Option<Arc<Certificates>>,
     memory: Mutex<Memory>,
     status: StatusRegistry,
 }
@@ -96,6 +100,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("server.listen", old.server.listen != new.server.listen),
         ("server.workers", old.server.workers != new.server.workers),
         (
+            "server.tls (turning TLS on or off)",
+            old.server.tls.is_some() != new.server.tls.is_some(),
+        ),
+        (
             "server.shutdown_grace_seconds",
             old.server.shutdown_grace_seconds != new.server.shutdown_grace_seconds,
         ),
@@ -125,6 +133,7 @@ impl Reloader {
         runtime: Arc<Runtime>,
         routing: Arc<Routing>,
         key_sets: KeySetLoader,
+        certificates: Option<Arc<Certificates>>,
     ) -> Self {
         let serving = routing.current();
         let hashes: Vec<(&str, [u8; 32])> = serving
@@ -137,6 +146,7 @@ impl Reloader {
             runtime,
             routing,
             key_sets,
+            certificates,
             memory: Mutex::new(Memory {
                 config_path: None,
                 config_hash: None,
@@ -168,12 +178,19 @@ impl Reloader {
         self.status.watching(path.to_owned());
     }
 
-    /// The files whose changes matter: the config file, every plugin file and every
-    /// key file of the JWT key sets.
+    /// The files whose changes matter: the config file, every plugin file, every key
+    /// file of the JWT key sets and the listener's certificate files.
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         let config_path = self.memory().config_path.clone();
         let serving = self.routing.current();
         let key_files = key_files(&serving.config().jwt);
+        let certificate_files = serving
+            .config()
+            .server
+            .tls
+            .iter()
+            .flat_map(|tls| tls.files().map(Path::to_owned))
+            .collect::<Vec<_>>();
         let plugin_paths = serving
             .config()
             .plugins
@@ -186,6 +203,7 @@ impl Reloader {
             .into_iter()
             .chain(plugin_paths)
             .chain(key_files)
+            .chain(certificate_files)
             .collect()
     }
 
@@ -198,8 +216,16 @@ impl Reloader {
             .expect("reading the config does not panic");
         if let Some(config) = changed_config {
             let restart_only = restart_only_changes(self.routing.current().config(), &config);
-            match self.apply(Arc::new(config), true).await {
-                Ok(()) => {
+            let applied = match self.read_certificates(&config) {
+                Ok(certificates) => self
+                    .apply(Arc::new(config), true)
+                    .await
+                    .map(|()| certificates),
+                Err(error) => Err(error),
+            };
+            match applied {
+                Ok(certificates) => {
+                    self.install_certificates(certificates);
                     self.status.config_applied();
                     reloaded("archway_config_reloads_total", None, "applied");
                     tracing::info!(target: "archway.reload", "config reloaded");
@@ -216,6 +242,10 @@ impl Reloader {
             }
         }
         let config = self.routing.current().config().clone();
+        match self.read_certificates(&config) {
+            Ok(certificates) => self.install_certificates(certificates),
+            Err(error) => self.refuse_config(&format!("{error:#}")),
+        }
         if self.key_sets.files_changed(&config.jwt) {
             match self.reload_key_files(&config).await {
                 Ok(()) => tracing::info!(target: "archway.reload", "JWT key files reloaded"),
@@ -261,6 +291,23 @@ impl Reloader {
                 }
                 Some(config)
             }
+        }
+    }
+
+    /// The listener's certificates of `config` read again, when the listener terminates
+    /// TLS and they changed.
+    fn read_certificates(&self, config: &Config) -> anyhow::Result<Option<CertificateSet>> {
+        match (&self.certificates, &config.server.tls) {
+            (Some(serving), Some(tls)) => serving.read(tls).context("server.tls"),
+            _ => Ok(None),
+        }
+    }
+
+    /// Serves `certificates` to new connections, if there are new ones.
+    fn install_certificates(&self, certificates: Option<CertificateSet>) {
+        if let (Some(serving), Some(certificates)) = (&self.certificates, certificates) {
+            serving.install(certificates);
+            tracing::info!(target: "archway.reload", "listener certificates reloaded");
         }
     }
 

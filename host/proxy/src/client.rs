@@ -20,7 +20,7 @@ use crate::body::UpstreamBody;
 use crate::resolve::Resolver;
 use crate::tls::{TlsKey, TlsSettings};
 // What `for_service` fails with, importable beside it.
-pub(crate) use crate::tls::TlsError;
+pub(crate) use crate::pem::TlsError;
 use archway_runtime::strip_hop_by_hop;
 
 use crate::upstream::UpstreamError;

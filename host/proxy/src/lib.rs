@@ -1,6 +1,6 @@
-//! The Archway proxy: listeners, router, the request pipeline, the upstream client (plain,
-//! TLS and mutual TLS, with its own DNS cache), the plugins' calls to services, the
-//! response cache and response compression.
+//! The Archway proxy: listeners (plain or TLS), router, the request pipeline, the upstream
+//! client (plain, TLS and mutual TLS, with its own DNS cache), the plugins' calls to
+//! services, the response cache and response compression.
 //!
 //! [`Snapshot::build`] turns a config, the admin-managed records and the loaded plugins
 //! into a routing snapshot;
@@ -27,6 +27,7 @@ mod limit;
 mod listener;
 mod metrics;
 mod path;
+mod pem;
 pub mod pipeline;
 mod resolve;
 mod retry;
@@ -38,6 +39,7 @@ mod service_calls;
 mod snapshot;
 mod timed_io;
 mod tls;
+mod tls_listener;
 mod upstream;
 mod upstreams;
 mod version;
@@ -47,11 +49,12 @@ pub use client::Clients;
 pub use error::GatewayError;
 pub use jwks::JwksClient;
 pub use metrics::CountedBody;
+pub use pem::TlsError;
 pub use route::RouteError;
 pub use server::{Proxy, RenderMetrics};
 pub use service::ServiceError;
 pub use service_calls::ServiceDirectory;
 pub use snapshot::{Managed, Plugins, RoleGrants, Snapshot, SnapshotError};
-pub use tls::TlsError;
+pub use tls_listener::{CertificateSet, Certificates};
 pub use upstream::UpstreamError;
 pub use upstreams::Upstreams;

@@ -1,7 +1,7 @@
-//! Accepts connections (HTTP/1.1 and HTTP/2 on one port, each under the `[server]`
-//! settings current when it opened), answers the metrics endpoint,
-//! runs each other request through the current snapshot's pipeline, counts it, writes
-//! the access log, and drains on shutdown.
+//! Accepts connections (HTTP/1.1 and HTTP/2 on one port, over TLS when the listener
+//! terminates it, each under the `[server]` settings current when it opened), answers the
+//! metrics endpoint, runs each other request through the current snapshot's pipeline,
+//! counts it, writes the access log, and drains on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use http::Method;
 use http::header::{self, HeaderValue};
 use hyper::body::Incoming;
 use metrics::Gauge;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -28,6 +29,7 @@ use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
+use crate::tls_listener::{Acceptor, Certificates};
 
 /// The proxy: the current snapshot (swapped whole on reload), and the directory that
 /// plugins' upstream calls resolve services in, kept in step with it.
@@ -41,6 +43,7 @@ pub struct Proxy {
     metrics: ServerMetrics,
     unmatched: RouteMetrics,
     render_metrics: Option<RenderMetrics>,
+    tls: Option<Acceptor>,
 }
 
 /// Renders the process's metrics in Prometheus text format.
@@ -77,7 +80,14 @@ impl Proxy {
             metrics: ServerMetrics::new(),
             unmatched: RouteMetrics::new("none"),
             render_metrics: None,
+            tls: None,
         }
+    }
+
+    /// Terminates TLS on the listener with `certificates` (HTTPS only).
+    pub fn with_tls(mut self, certificates: &Arc<Certificates>) -> Self {
+        self.tls = Some(certificates.acceptor());
+        self
     }
 
     /// Counts routes' rate limits in `store` (without one, routes are unlimited).
@@ -158,9 +168,17 @@ impl Proxy {
                         async move { proxy.handle(request, peer).await }
                     };
                     let stopping = stopping.subscribe();
+                    let tls = self.tls.clone();
                     tokio::spawn(async move {
                         let _open = (open, slot);
-                        settings.serve(stream, handle, stopping).await;
+                        match tls {
+                            None => settings.serve(stream, handle, stopping).await,
+                            Some(tls) => {
+                                if let Some(stream) = tls.accept(stream).await {
+                                    settings.serve(stream, handle, stopping).await;
+                                }
+                            }
+                        }
                     });
                 }
                 () = &mut shutdown => break,
@@ -177,6 +195,7 @@ impl Proxy {
         }
     }
 
+    /// Serves the requests of one connection until it ends or shutdown drains it.
     async fn handle(
         &self,
         request: http::Request<Incoming>,

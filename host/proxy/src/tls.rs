@@ -3,25 +3,13 @@
 //! presents for mutual TLS, if any. What the files hold, not where they are, decides
 //! which pool a service shares.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use archway_config::ServiceConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
-/// Why a service's TLS settings cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{field} {path}: {reason}")]
-pub struct TlsError {
-    /// The setting that names the file.
-    field: &'static str,
-    /// The file.
-    path: PathBuf,
-    /// What is wrong with it.
-    reason: String,
-}
+use crate::pem::{PemFile, TlsError};
 
 /// Where a service's TLS material is.
 #[derive(Clone, Copy, Debug, Default)]
@@ -126,10 +114,7 @@ impl TlsFiles<'_> {
         builder
             .with_client_auth_cert(cert.certificates()?, key.private_key()?)
             .map_err(|error| match error {
-                rustls::Error::InconsistentKeys(_) => key.error(format!(
-                    "does not match the certificate in {}",
-                    cert.path.display()
-                )),
+                rustls::Error::InconsistentKeys(_) => key.mismatch(cert),
                 rustls::Error::InvalidCertificate(_) => {
                     cert.error(format!("not a usable certificate: {error}"))
                 }
@@ -138,63 +123,10 @@ impl TlsFiles<'_> {
     }
 }
 
-/// One PEM file: the setting that names it, where it is, what it held when read.
-#[derive(Debug)]
-struct PemFile<'a> {
-    field: &'static str,
-    path: &'a Path,
-    pem: Vec<u8>,
-}
-
-impl<'a> PemFile<'a> {
-    fn read(field: &'static str, path: &'a Path) -> Result<Self, TlsError> {
-        let pem = std::fs::read(path).map_err(|e| TlsError {
-            field,
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Ok(Self { field, path, pem })
-    }
-
-    fn error(&self, reason: impl Into<String>) -> TlsError {
-        TlsError {
-            field: self.field,
-            path: self.path.to_owned(),
-            reason: reason.into(),
-        }
-    }
-
-    /// Every certificate in the file; at least one.
-    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-        let certs = CertificateDer::pem_slice_iter(&self.pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(format!("not a PEM certificate file: {e}")))?;
-        if certs.is_empty() {
-            return Err(self.error("holds no certificate"));
-        }
-        Ok(certs)
-    }
-
-    /// The file's certificates as trust anchors.
-    fn roots(&self) -> Result<RootCertStore, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for cert in self.certificates()? {
-            roots
-                .add(cert)
-                .map_err(|e| self.error(format!("not a usable CA certificate: {e}")))?;
-        }
-        Ok(roots)
-    }
-
-    /// The file's (first) private key.
-    fn private_key(&self) -> Result<PrivateKeyDer<'static>, TlsError> {
-        PrivateKeyDer::from_pem_slice(&self.pem)
-            .map_err(|e| self.error(format!("not a PEM private key file: {e}")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn tls_dir() -> PathBuf {
