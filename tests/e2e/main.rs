@@ -24,6 +24,7 @@ mod ticks;
 mod tls;
 mod upstream;
 mod versions;
+mod websocket;
 
 /// The quickstart's shape: hello-auth -> permission check -> header-transform -> upstream.
 fn chain_config() -> String {

@@ -1,8 +1,9 @@
 //! Upstreams with a purpose, beside the example echo: a set that proves its requests
 //! were in flight together, one that is slow, an HTTPS echo signed by the test CA in
 //! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
-//! introspection endpoint that counts its calls, one that answers raw bytes, and one
-//! whose answers the query shapes (headers, body size) for the cache and compression tests.
+//! introspection endpoint that counts its calls, one that answers raw bytes, one whose
+//! answers the query shapes (headers, body size) for the cache and compression tests,
+//! and a WebSocket echo.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -533,4 +534,86 @@ fn shaped_answer(request: &Request<Incoming>, number: usize) -> Response<Full<By
         }
     }
     response
+}
+
+/// A WebSocket echo upstream, started by [`websocket_upstream`].
+pub struct WebSocketUpstream {
+    addr: SocketAddr,
+    handshakes: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl WebSocketUpstream {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket handshakes it accepted.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for WebSocketUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a WebSocket upstream that answers each text message `"{subject} said {text}"`
+/// (the subject from the gateway's `x-auth-subject` header, `anonymous` without it) and
+/// each binary message with the same bytes. A request that is not a WebSocket handshake
+/// gets tungstenite's refusal (400), never a switch of protocols.
+pub async fn websocket_upstream() -> WebSocketUpstream {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request as Handshake, Response};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counted = handshakes.clone();
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            connections.spawn(async move {
+                let mut subject = String::from("anonymous");
+                #[expect(
+                    clippy::result_large_err,
+                    reason = "tungstenite's handshake callback returns its own error response"
+                )]
+                let callback = |request: &Handshake, response: Response| {
+                    if let Some(value) = request.headers().get("x-auth-subject") {
+                        subject = value.to_str().unwrap_or("?").to_owned();
+                    }
+                    Ok(response)
+                };
+                let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(stream, callback).await
+                else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                while let Some(Ok(message)) = socket.next().await {
+                    let reply = match message {
+                        Message::Text(text) => {
+                            Message::text(format!("{subject} said {}", text.as_str()))
+                        }
+                        Message::Binary(bytes) => Message::Binary(bytes),
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    if socket.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    WebSocketUpstream {
+        addr,
+        handshakes,
+        task,
+    }
 }

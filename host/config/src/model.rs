@@ -148,6 +148,11 @@ pub struct ServerConfig {
     /// TLS termination: when set, the listener speaks HTTPS only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::TlsConfig>,
+    /// The most upgraded connections (WebSocket tunnels) open at once; a handshake
+    /// beyond them is refused with 503.
+    pub max_tunnels: usize,
+    /// A tunnel with no bytes either way for this long is closed.
+    pub tunnel_idle_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -174,6 +179,8 @@ impl Default for ServerConfig {
             response_cache_max_bytes: 64 * 1024 * 1024,
             response_cache_max_entry_bytes: 512 * 1024,
             tls: None,
+            max_tunnels: 1000,
+            tunnel_idle_timeout_seconds: 300,
         }
     }
 }
@@ -857,6 +864,10 @@ pub struct RouteConfig {
     /// This route's CORS rules, instead of the gateway's `[cors]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<crate::CorsConfig>,
+    /// Whether an `Upgrade: websocket` handshake that passes the route's chain is
+    /// forwarded and, once the upstream switches protocols, tunnelled both ways.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub websocket: bool,
 }
 
 fn default_true() -> bool {

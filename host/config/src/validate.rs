@@ -45,6 +45,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         let at = "server.tls";
         problems.extend(tls.problems().into_iter().map(|p| format!("{at}: {p}")));
     }
+    if !(1..=1_000_000).contains(&config.server.max_tunnels) {
+        problems.push("server: max_tunnels must be 1..=1000000".to_owned());
+    }
+    if !(1..=86_400).contains(&config.server.tunnel_idle_timeout_seconds) {
+        problems.push("server: tunnel_idle_timeout_seconds must be 1..=86400".to_owned());
+    }
     if let Some(cors) = &config.cors {
         problems.extend(cors.problems().into_iter().map(|p| format!("cors: {p}")));
     }
@@ -508,6 +514,12 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
     match (&route.handler, route.service_name.as_str()) {
         (Some(handler), _) => {
             check_plugin_ref(config, &at, "handler", handler, problems);
+            if route.websocket {
+                problems.push(format!(
+                    "{at}: websocket = true needs an upstream service_name: a handler plugin \
+                     answers whole and cannot take over the connection"
+                ));
+            }
         }
         (None, "") => problems.push(format!("{at}: needs a service_name or a handler")),
         (None, service) if config.service(service).is_none() => {
@@ -1144,6 +1156,38 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("server.tls: certificates lists no certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn websocket_routes_forward_to_a_service_and_tunnels_are_bounded() {
+        let handler = "[[plugins]]\nname = \"h\"\npath = \"h.wasm\"\n\
+             [[routes]]\nid = \"ws\"\npath_pattern = \"/ws\"\nhandler = \"h\"\nrequires_auth = false\nwebsocket = true\n";
+        let err = parse(handler).expect_err("a handler cannot tunnel");
+        assert!(
+            err.to_string()
+                .contains("route ws (/ws): websocket = true needs an upstream service_name"),
+            "{err}"
+        );
+        let config = parse(&format!(
+            "{SERVICE}[[routes]]\nservice_name = \"users\"\npath_pattern = \"/ws\"\nrequires_auth = false\nwebsocket = true\n"
+        ))
+        .expect("valid");
+        assert!(config.routes[0].websocket);
+        assert_eq!(
+            (
+                config.server.max_tunnels,
+                config.server.tunnel_idle_timeout_seconds
+            ),
+            (1000, 300)
+        );
+        let err = parse("[server]\nmax_tunnels = 0\ntunnel_idle_timeout_seconds = 0\n")
+            .expect_err("out of bounds");
+        let err = err.to_string();
+        assert!(err.contains("max_tunnels must be 1..=1000000"), "{err}");
+        assert!(
+            err.contains("tunnel_idle_timeout_seconds must be 1..=86400"),
             "{err}"
         );
     }

@@ -40,6 +40,7 @@ mod snapshot;
 mod timed_io;
 mod tls;
 mod tls_listener;
+mod tunnel;
 mod upstream;
 mod upstreams;
 mod version;

@@ -16,6 +16,9 @@
 //!
 //! dispatch: a handler plugin, or the upstream through `forward`: bulkhead -> healthy
 //!   instance with its breaker closed (balancer) -> pooled client -> retries (budget)
+//!
+//! a WebSocket handshake on a route with `websocket = true` takes the same path, its
+//! upgrade kept for the upstream; the server splices a 101 answer into a tunnel.
 //! ```
 
 use std::net::IpAddr;
@@ -46,6 +49,7 @@ use crate::retry;
 use crate::route::{Dispatch, Route};
 use crate::router::Miss;
 use crate::snapshot::{RoleGrants, Snapshot};
+use crate::tunnel::Upgrade;
 use crate::upstream;
 
 /// The pipeline's phases, named in logs when a plugin fails.
@@ -79,6 +83,7 @@ pub async fn run(
     peer: IpAddr,
 ) -> (Response<ProxyBody>, Option<Arc<Route>>) {
     let (mut parts, body) = request.into_parts();
+    let upgrade = Upgrade::requested(&parts.headers);
     if let Err((error, why)) = admit::check(&snapshot.config().server, &parts) {
         let format = format_before_routing(snapshot, &parts);
         return (error.response(format, why), None);
@@ -122,6 +127,7 @@ pub async fn run(
     let mut counted = None;
     let method = parts.method.clone();
     let accept = accepted_encodings(&route, &parts.headers);
+    let upgrade = upgrade.filter(|_| route.config.websocket);
     let mut response = 'answer: {
         if let Break(refused) = limit::check_client(limits, &route, client_ip, &mut counted).await {
             break 'answer refused;
@@ -148,7 +154,8 @@ pub async fn run(
         // gateway or a plugin sets later.
         strip_hop_by_hop(&mut head.headers);
         let roles = snapshot.roles();
-        let handled = through_plugins(&route, roles, limits, cache, &mut head, body, &mut counted);
+        let edge = Edge { limits, cache };
+        let handled = through_plugins(&route, roles, edge, &mut head, body, &mut counted, upgrade);
         match tokio::time::timeout_at(deadline, handled).await {
             Ok(Continue(response) | Break(response)) => response,
             Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -199,16 +206,24 @@ fn preflight_method(method: &http::Method, headers: &HeaderMap) -> Option<http::
     http::Method::from_bytes(requested.as_bytes()).ok()
 }
 
+/// The state at the edge a request is counted in and answered from.
+#[derive(Clone, Copy)]
+struct Edge<'a> {
+    /// The rate-limit counters.
+    limits: Option<&'a Store>,
+    cache: &'a ResponseCache,
+}
+
 /// The phases after routing; `counted` is the tightest budget counted so far, which the
 /// response reports.
 async fn through_plugins(
     route: &Route,
     roles: &RoleGrants,
-    limits: Option<&Store>,
-    cache: &ResponseCache,
+    Edge { limits, cache }: Edge<'_>,
     head: &mut RequestHead,
     body: ClientBody,
     counted: &mut Option<limit::Counted>,
+    upgrade: Option<Upgrade>,
 ) -> Flow<Response<ProxyBody>> {
     let stream = read_body(route, head, body).await?;
     let authenticated = authenticate(route, roles, head).await;
@@ -230,7 +245,7 @@ async fn through_plugins(
     forward_identity(route, head);
     let miss = cache.look_up(route, head).await?;
     let path_replaced = transform_request(route, head).await?;
-    let response = dispatch(route, head, stream, path_replaced).await?;
+    let response = dispatch(route, head, stream, path_replaced, upgrade).await?;
     let response = transform_response(route, head, response).await?;
     Continue(match miss {
         Some(miss) => miss.keep(response),
@@ -392,6 +407,7 @@ async fn dispatch(
     head: &mut RequestHead,
     stream: Option<ClientBody>,
     path_replaced: bool,
+    upgrade: Option<Upgrade>,
 ) -> Flow<Response<ProxyBody>> {
     match &route.dispatch {
         Dispatch::Handler(plugin) => {
@@ -439,7 +455,11 @@ async fn dispatch(
                     // A plugin may have changed the body; the client's length no longer holds.
                     headers.remove(header::CONTENT_LENGTH);
                 }
-                upstream::request(head, instance, &upstream_path, headers, body)
+                let mut request = upstream::request(head, instance, &upstream_path, headers, body)?;
+                if let Some(upgrade) = upgrade {
+                    upgrade.restore(request.headers_mut());
+                }
+                Ok(request)
             })
             .await;
             match forwarded {

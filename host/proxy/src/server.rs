@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::Method;
 use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use metrics::Gauge;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -30,6 +29,7 @@ use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
 use crate::tls_listener::{Acceptor, Certificates};
+use crate::tunnel::Tunnels;
 
 /// The proxy: the current snapshot (swapped whole on reload), and the directory that
 /// plugins' upstream calls resolve services in, kept in step with it.
@@ -44,6 +44,7 @@ pub struct Proxy {
     unmatched: RouteMetrics,
     render_metrics: Option<RenderMetrics>,
     tls: Option<Acceptor>,
+    tunnels: Arc<Tunnels>,
 }
 
 /// Renders the process's metrics in Prometheus text format.
@@ -72,6 +73,7 @@ impl Proxy {
         let cache = ResponseCache::new(&snapshot.config().server, None);
         Self {
             cache,
+            tunnels: Arc::new(Tunnels::new(&snapshot)),
             snapshot: ArcSwap::from_pointee(snapshot),
             service_calls: None,
             verifier: None,
@@ -126,7 +128,8 @@ impl Proxy {
         self
     }
 
-    /// Replaces the snapshot; requests in flight finish on the one they started with.
+    /// Replaces the snapshot; requests in flight finish on the one they started with,
+    /// tunnels stay open unless their route is gone.
     pub fn swap(&self, snapshot: Snapshot) {
         if let Some(directory) = &self.service_calls {
             directory.serve(snapshot.services().clone());
@@ -135,6 +138,7 @@ impl Proxy {
             verifier.install(snapshot.key_sets().clone());
         }
         snapshot.upstreams().serve(snapshot.services());
+        self.tunnels.serve(&snapshot);
         self.snapshot.store(Arc::new(snapshot));
     }
 
@@ -143,8 +147,8 @@ impl Proxy {
         self.snapshot.load_full()
     }
 
-    /// Serves connections from `listener` until `shutdown` completes, then waits up to
-    /// `grace` for requests in flight.
+    /// Serves connections from `listener` until `shutdown` completes, then closes the
+    /// tunnels and waits up to `grace` for requests in flight.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -187,10 +191,10 @@ impl Proxy {
         drop(listener);
         tracing::info!(target: "archway.server", "shutting down, draining requests in flight");
         stopping.send_replace(());
-        if tokio::time::timeout(grace, stopping.closed())
-            .await
-            .is_err()
-        {
+        let drained = async {
+            tokio::join!(stopping.closed(), self.tunnels.close_all());
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
             tracing::warn!(target: "archway.server", "grace period over, closing remaining connections");
         }
     }
@@ -198,7 +202,7 @@ impl Proxy {
     /// Serves the requests of one connection until it ends or shutdown drains it.
     async fn handle(
         &self,
-        request: http::Request<Incoming>,
+        mut request: http::Request<Incoming>,
         peer: SocketAddr,
     ) -> http::Response<CountedBody<ProxyBody>> {
         let sent_bytes = self.metrics.sent_bytes.clone();
@@ -209,9 +213,10 @@ impl Proxy {
         let started = Instant::now();
         let method = request.method().clone();
         let path = self.access_log.then(|| request.uri().path().to_owned());
+        let client_upgrade = hyper::upgrade::on(&mut request);
         let request =
             request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
-        let (response, route) = pipeline::run(
+        let (mut response, route) = pipeline::run(
             &snapshot,
             self.limits.as_ref(),
             &self.cache,
@@ -219,6 +224,13 @@ impl Proxy {
             peer.ip(),
         )
         .await;
+        if let Some(route) = &route
+            && response.status() == StatusCode::SWITCHING_PROTOCOLS
+        {
+            response = self
+                .tunnels
+                .open(&snapshot, route, client_upgrade, response);
+        }
         let elapsed = started.elapsed();
         route
             .as_ref()
