@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use archway_tests::artifacts::{METERED, MISBEHAVE};
 use archway_tests::{get, scratch_dir, send, upstream};
 use prometheus_parse::{Sample, Scrape, Value};
-use tokio::net::TcpListener;
 
 fn config(upstream: std::net::SocketAddr, dir: &std::path::Path, extra: &str) -> String {
     format!(
@@ -148,12 +147,7 @@ async fn the_endpoint_reports_the_traffic_it_saw() {
     let upstream = upstream().await;
     let dir = scratch_dir();
     let path = dir.join("archway.toml");
-    std::fs::write(&path, config(upstream, &dir, "")).expect("write config");
-    let file = archway::ConfigFile::read(&path).expect("config reads");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let gw = archway::start_watching(file, listener)
-        .await
-        .expect("gateway starts");
+    let gw = archway_tests::watching(&path, &config(upstream, &dir, "")).await;
     let addr = gw.addr();
 
     for _ in 0..3 {

@@ -540,14 +540,7 @@ async fn world_writable_plugin_files_are_refused_at_start_and_on_reload() {
 
     set_mode(&plugin, 0o644);
     let file = dir.join("archway.toml");
-    std::fs::write(&file, &config).expect("write config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let config = archway::ConfigFile::read(&file).expect("config reads");
-    let gateway = archway::start_watching(config, listener)
-        .await
-        .expect("starts");
+    let gateway = archway_tests::watching(&file, &config).await;
     let stamp = |reply: archway_tests::Reply| reply.header("x-stamp").map(str::to_owned);
     let served = stamp(get(gateway.addr(), "/stamped/x", &[]).await);
     assert_eq!(served.as_deref(), Some("stamp-a"));

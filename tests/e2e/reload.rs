@@ -53,12 +53,8 @@ impl Site {
         let plugin = dir.join("stamp.wasm");
         std::fs::copy(STAMP_A, &plugin).expect("copy stamp-a");
         let upstream = upstream().await;
-        std::fs::write(&config, site_config(upstream, plugin_settings, "")).expect("write config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let file = archway::ConfigFile::read(&config).expect("config reads");
-        let gateway = archway::start_watching(file, listener)
-            .await
-            .expect("gateway starts");
+        let text = site_config(upstream, plugin_settings, "");
+        let gateway = archway_tests::watching(&config, &text).await;
         Self {
             config,
             plugin,

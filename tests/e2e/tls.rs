@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -229,13 +229,7 @@ impl Site {
             upstream().await,
             &certificate(Path::new("cert.pem"), Path::new("key.pem"), &[]),
         );
-        let file = dir.join("archway.toml");
-        std::fs::write(&file, text).expect("write config");
-        let config = archway::ConfigFile::read(&file).expect("config reads");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let gateway = archway::start_watching(config, listener)
-            .await
-            .expect("gateway starts");
+        let gateway = archway_tests::watching(&dir.join("archway.toml"), &text).await;
         Self { dir, gateway }
     }
 

@@ -10,7 +10,7 @@ use archway_tests::artifacts::HELLO_AUTH;
 use archway_tests::scratch_dir;
 use archway_tests::servers::{WebSocketUpstream, websocket_upstream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -225,12 +225,7 @@ struct Site {
 impl Site {
     async fn start(text: &str) -> Self {
         let file = scratch_dir().join("archway.toml");
-        std::fs::write(&file, text).expect("write config");
-        let config = archway::ConfigFile::read(&file).expect("config reads");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let gateway = archway::start_watching(config, listener)
-            .await
-            .expect("gateway starts");
+        let gateway = archway_tests::watching(&file, text).await;
         Self { file, gateway }
     }
 

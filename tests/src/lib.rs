@@ -18,6 +18,17 @@ pub mod artifacts {
     include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 }
 
+/// Writes `text` to the config file `file` and starts a gateway on 127.0.0.1:0 that
+/// watches it and the files it names (plugins, certificates), reloading on a change.
+pub async fn watching(file: &std::path::Path, text: &str) -> archway::Running {
+    std::fs::write(file, text).expect("write config");
+    let config = archway::ConfigFile::read(file).expect("config reads");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    archway::start_watching(config, listener)
+        .await
+        .expect("gateway starts")
+}
+
 /// Starts the example upstream on a free loopback port.
 pub async fn upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
