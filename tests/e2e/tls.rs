@@ -136,6 +136,10 @@ async fn https_clients_get_http2_or_http1_as_alpn_settles() {
         assert_eq!((got, status), (version, 200), "ALPN {alpn:?}");
         assert_eq!(echo["path"], "/secure", "ALPN {alpn:?}");
         assert_eq!(echo["query"], "x=1");
+        assert_eq!(
+            echo["headers"]["x-forwarded-proto"], "https",
+            "the upstream learns the client's scheme"
+        );
     }
     // A plain-HTTP client on the TLS port gets no HTTP answer.
     let mut plain = TcpStream::connect(gw.addr()).await.expect("connect");

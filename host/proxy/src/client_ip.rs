@@ -1,6 +1,7 @@
 //! Who the client is, so that limits keyed on its address cannot be dodged: the socket's
 //! peer, unless the peer is a trusted proxy; then the rightmost `X-Forwarded-For` hop that
-//! is not a trusted proxy. The `X-Forwarded-For` the upstream gets is settled here too.
+//! is not a trusted proxy. The `X-Forwarded-For` and `X-Forwarded-Proto` the upstream gets
+//! are settled here too.
 
 use std::net::IpAddr;
 
@@ -8,14 +9,37 @@ use archway_config::Network;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// The connection a request arrived on.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    /// The socket's remote address.
+    pub address: IpAddr,
+    /// Whether the gateway terminated TLS on the connection.
+    pub tls: bool,
+}
+
+impl Peer {
+    /// The scheme the client used to reach the gateway.
+    fn scheme(self) -> HeaderValue {
+        HeaderValue::from_static(if self.tls { "https" } else { "http" })
+    }
+}
 
 /// The client's address for a request from `peer`; replaces the request's
 /// `X-Forwarded-For` with what the upstream should see: the trusted chain with `peer`
 /// appended, or only `peer` when the peer is not trusted (a client's own list is a claim,
-/// not a fact).
-pub(crate) fn resolve(peer: IpAddr, headers: &mut HeaderMap, trusted: &[Network]) -> IpAddr {
+/// not a fact). `X-Forwarded-Proto` is the connection's scheme, unless a trusted proxy
+/// already said which scheme its client used.
+pub(crate) fn resolve(peer: Peer, headers: &mut HeaderMap, trusted: &[Network]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|network| network.contains(ip));
-    if !is_trusted(peer) {
+    let peer_is_trusted = is_trusted(peer.address);
+    if !peer_is_trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, peer.scheme());
+    }
+    let peer = peer.address;
+    if !peer_is_trusted {
         set_forwarded_for(headers, peer.to_string());
         return peer;
     }
@@ -73,7 +97,11 @@ mod tests {
             .iter()
             .map(|n| n.parse().expect("network"))
             .collect();
-        let client = resolve(ip(peer), &mut headers, &trusted);
+        let peer = Peer {
+            address: ip(peer),
+            tls: false,
+        };
+        let client = resolve(peer, &mut headers, &trusted);
         let sent = headers[&X_FORWARDED_FOR]
             .to_str()
             .expect("ASCII")
@@ -109,5 +137,31 @@ mod tests {
         assert_eq!(client, ip("127.0.0.1"), "no header: the peer");
         let (client, _) = resolve_with("127.0.0.1", &["198.51.100.7, junk, 10.1.1.1"], &trusted);
         assert_eq!(client, ip("10.1.1.1"), "an unreadable hop ends the chain");
+    }
+
+    #[test]
+    fn the_scheme_is_the_connections_unless_a_trusted_proxy_names_it() {
+        let trusted: Vec<Network> = vec!["10.0.0.0/8".parse().expect("network")];
+        let proto = |address: &str, tls: bool, claimed: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(claimed) = claimed {
+                headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(claimed));
+            }
+            let peer = Peer {
+                address: ip(address),
+                tls,
+            };
+            resolve(peer, &mut headers, &trusted);
+            headers[&X_FORWARDED_PROTO].clone()
+        };
+        assert_eq!(proto("203.0.113.9", true, None), "https");
+        assert_eq!(proto("203.0.113.9", false, None), "http");
+        assert_eq!(
+            proto("203.0.113.9", false, Some("https")),
+            "http",
+            "an untrusted client's claim is replaced"
+        );
+        assert_eq!(proto("10.1.1.1", false, Some("https")), "https");
+        assert_eq!(proto("10.1.1.1", true, None), "https");
     }
 }

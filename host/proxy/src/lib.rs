@@ -47,6 +47,7 @@ mod version;
 
 pub use body::{BodyError, Handoff, ProxyBody, Relayed};
 pub use client::Clients;
+pub use client_ip::Peer;
 pub use error::GatewayError;
 pub use jwks::JwksClient;
 pub use metrics::CountedBody;

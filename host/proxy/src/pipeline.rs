@@ -21,7 +21,6 @@
 //! upgrade kept for the upstream; the server splices a 101 answer into a tunnel.
 //! ```
 
-use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 
@@ -39,7 +38,7 @@ use tokio::time::Instant;
 use crate::admit;
 use crate::body::{ClientBody, ProxyBody, ReadError, declared_length, full, read_whole};
 use crate::cache::ResponseCache;
-use crate::client_ip;
+use crate::client_ip::{self, Peer};
 use crate::compress;
 use crate::error::{GatewayError, envelope};
 use crate::forward::{ForwardError, Outgoing, Plan, forward};
@@ -73,14 +72,14 @@ type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 /// retry, so a retry can send them again.
 const REPLAY_BYTES: u64 = 64 * 1024;
 
-/// Runs one request from `peer` through the pipeline to its response; also returns the
-/// route that matched.
+/// Runs one request that arrived from `peer` through the pipeline to its response; also
+/// returns the route that matched.
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
     cache: &ResponseCache,
     request: Request<ClientBody>,
-    peer: IpAddr,
+    peer: Peer,
 ) -> (Response<ProxyBody>, Option<Arc<Route>>) {
     let (mut parts, body) = request.into_parts();
     let upgrade = Upgrade::requested(&parts.headers);

@@ -4,7 +4,6 @@
 //! counts it, writes the access log, and drains on shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use archway_store::{SharedCache, Store};
 
 use crate::body::{ProxyBody, full};
 use crate::cache::ResponseCache;
+use crate::client_ip::Peer;
 use crate::connection::Settings;
 use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
@@ -167,6 +167,7 @@ impl Proxy {
                     let settings = Settings::new(&self.snapshot.load().config().server);
                     let open = OpenConnection::new(&self.metrics.open_connections);
                     let proxy = self.clone();
+                    let peer = Peer { address: peer.ip(), tls: self.tls.is_some() };
                     let handle = move |request| {
                         let proxy = proxy.clone();
                         async move { proxy.handle(request, peer).await }
@@ -203,7 +204,7 @@ impl Proxy {
     async fn handle(
         &self,
         mut request: http::Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
     ) -> http::Response<CountedBody<ProxyBody>> {
         let sent_bytes = self.metrics.sent_bytes.clone();
         let snapshot = self.snapshot.load_full();
@@ -216,14 +217,8 @@ impl Proxy {
         let client_upgrade = hyper::upgrade::on(&mut request);
         let request =
             request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
-        let (mut response, route) = pipeline::run(
-            &snapshot,
-            self.limits.as_ref(),
-            &self.cache,
-            request,
-            peer.ip(),
-        )
-        .await;
+        let (mut response, route) =
+            pipeline::run(&snapshot, self.limits.as_ref(), &self.cache, request, peer).await;
         if let Some(route) = &route
             && response.status() == StatusCode::SWITCHING_PROTOCOLS
         {
@@ -239,7 +234,7 @@ impl Proxy {
         if let Some(path) = path {
             tracing::info!(
                 target: "archway.access",
-                client = %peer.ip(),
+                client = %peer.address,
                 method = %method,
                 path,
                 route = route.as_ref().map_or("-", |route| &*route.id),

@@ -7,7 +7,7 @@ use std::error::Error;
 
 use archway_runtime::RequestHead;
 use http::Request;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 use http::uri::{Authority, PathAndQuery};
 use http_body_util::LengthLimitError;
 
@@ -127,7 +127,6 @@ impl UpstreamError {
     }
 }
 
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The upstream request for a request head: method, rewritten path, forwarded headers.
@@ -158,18 +157,18 @@ pub fn request(
     Ok(request)
 }
 
-/// The `Host` moved to `X-Forwarded-Host`; `X-Forwarded-For` was settled when the
-/// request came in (`client_ip`).
+/// The `Host` moved to `X-Forwarded-Host`; `X-Forwarded-For` and `X-Forwarded-Proto`
+/// were settled when the request came in (`client_ip`).
 fn forwarded_headers(headers: &mut HeaderMap) {
     if let Some(host) = headers.remove(header::HOST) {
         headers.insert(X_FORWARDED_HOST, host);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn the_host_moves_to_forwarded_host() {
