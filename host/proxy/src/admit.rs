@@ -1,6 +1,6 @@
 //! Checks a request head against `[server]`'s limits and HTTP's rules before it is
-//! routed: header count and size (431), target length (414), and one well-formed `Host`
-//! (400, RFC 9112 3.2). hyper's own parser limits sit above these (see `listener`), so a
+//! routed: header count and size (431), target length (414), one well-formed `Host`
+//! (400, RFC 9112 3.2), and a body framed once (400, RFC 9112 6.3; see `framing`). hyper's own parser limits sit above these (see `listener`), so a
 //! client over them gets the gateway's error envelope rather than hyper's empty answer.
 
 use archway_config::ServerConfig;
@@ -10,12 +10,19 @@ use http::uri::Authority;
 use http::{HeaderMap, Version};
 
 use crate::error::GatewayError;
+use crate::framing::DoublyFramed;
 
 /// Why a request head is refused: the error, and the client's message.
 pub(crate) type Refusal = (GatewayError, &'static str);
 
 /// Admits a request head, or says why not.
 pub(crate) fn check(server: &ServerConfig, parts: &Parts) -> Result<(), Refusal> {
+    if parts.extensions.get::<DoublyFramed>().is_some() {
+        return Err((
+            GatewayError::BadRequest,
+            "the request has both Transfer-Encoding and Content-Length",
+        ));
+    }
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > server.max_uri_bytes {
         return Err((GatewayError::UriTooLong, "the request target is too long"));

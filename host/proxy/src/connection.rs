@@ -1,7 +1,8 @@
 //! Serves one client connection with hyper under `[server]`'s settings: the header read
 //! timeout (hyper enforces it only with a timer), HTTP/1 and HTTP/2 parser limits set
 //! above the gateway's own (which answer in its error envelope, see `admit`), HTTP/2
-//! stream and reset-flood limits, an idle timeout, and a graceful close at shutdown.
+//! stream and reset-flood limits, an idle timeout, a screen for doubly framed HTTP/1
+//! requests, and a graceful close at shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,6 +18,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use crate::framing::{Findings, Screened};
 use crate::timed_io::{Activity, TimedIo};
 
 /// HTTP/2 streams a client may open and reset before the server accepts them, at most
@@ -30,6 +32,7 @@ const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// One connection's settings, read from `[server]` when it is accepted.
 pub(crate) struct Settings {
     builder: auto::Builder<TokioExecutor>,
+    head_bytes: usize,
     idle_timeout: Duration,
     write_timeout: Duration,
 }
@@ -56,6 +59,7 @@ impl Settings {
             .max_header_list_size(u32::try_from(head_bytes).unwrap_or(u32::MAX));
         Self {
             builder,
+            head_bytes,
             idle_timeout: Duration::from_secs(server.idle_timeout_seconds),
             write_timeout: Duration::from_secs(server.write_timeout_seconds),
         }
@@ -77,9 +81,12 @@ impl Settings {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let activity = Arc::new(Activity::default());
+        let findings = Findings::new();
+        let io = Screened::new(io, self.head_bytes, findings.clone());
         let io = TokioIo::new(TimedIo::new(io, self.write_timeout, activity.clone()));
         let tracked = activity.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request| {
+            findings.mark(&mut request);
             let busy = tracked.busy();
             let answer = handle(request);
             async move {

@@ -21,6 +21,7 @@ mod connection;
 mod cors;
 pub mod error;
 mod forward;
+mod framing;
 mod health;
 mod jwks;
 mod limit;
