@@ -21,6 +21,7 @@
 //! upgrade kept for the upstream; the server splices a 101 answer into a tunnel.
 //! ```
 
+use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 
@@ -72,23 +73,56 @@ type Flow<T> = ControlFlow<Response<ProxyBody>, T>;
 /// retry, so a retry can send them again.
 const REPLAY_BYTES: u64 = 64 * 1024;
 
-/// Runs one request that arrived from `peer` through the pipeline to its response; also
-/// returns the route that matched.
+/// A request's answer, and what the access log and metrics say about it.
+pub struct Answered {
+    /// The response for the client.
+    pub response: Response<ProxyBody>,
+    /// The route that matched, if one did.
+    pub route: Option<Arc<Route>>,
+    /// The client's address (see `client_ip`); the peer's when the head was refused.
+    pub client: IpAddr,
+}
+
+/// Runs one request that arrived from `peer` through the pipeline to its response.
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
     cache: &ResponseCache,
     request: Request<ClientBody>,
     peer: Peer,
-) -> (Response<ProxyBody>, Option<Arc<Route>>) {
+) -> Answered {
     let (mut parts, body) = request.into_parts();
-    let upgrade = Upgrade::requested(&parts.headers);
     if let Err((error, why)) = admit::check(&snapshot.config().server, &parts) {
         let format = format_before_routing(snapshot, &parts);
-        return (error.response(format, why), None);
+        let response = error.response(format, why);
+        let client = peer.address;
+        return Answered {
+            response,
+            route: None,
+            client,
+        };
     }
     let trusted = &snapshot.config().server.trusted_proxies;
-    let client_ip = client_ip::resolve(peer, &mut parts.headers, trusted);
+    let client = client_ip::resolve(peer, &mut parts.headers, trusted);
+    let (response, route) = answer(snapshot, limits, cache, parts, body, client).await;
+    Answered {
+        response,
+        route,
+        client,
+    }
+}
+
+/// Routes an admitted request from `client_ip` and answers it; also returns the route
+/// that matched.
+async fn answer(
+    snapshot: &Snapshot,
+    limits: Option<&Store>,
+    cache: &ResponseCache,
+    parts: http::request::Parts,
+    body: ClientBody,
+    client_ip: IpAddr,
+) -> (Response<ProxyBody>, Option<Arc<Route>>) {
+    let upgrade = Upgrade::requested(&parts.headers);
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::canonical(parts.uri.path()) {
         Ok(path) => path,

@@ -217,8 +217,11 @@ impl Proxy {
         let client_upgrade = hyper::upgrade::on(&mut request);
         let request =
             request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
-        let (mut response, route) =
-            pipeline::run(&snapshot, self.limits.as_ref(), &self.cache, request, peer).await;
+        let pipeline::Answered {
+            mut response,
+            route,
+            client,
+        } = pipeline::run(&snapshot, self.limits.as_ref(), &self.cache, request, peer).await;
         if let Some(route) = &route
             && response.status() == StatusCode::SWITCHING_PROTOCOLS
         {
@@ -234,7 +237,7 @@ impl Proxy {
         if let Some(path) = path {
             tracing::info!(
                 target: "archway.access",
-                client = %peer.address,
+                %client,
                 method = %method,
                 path,
                 route = route.as_ref().map_or("-", |route| &*route.id),
