@@ -41,6 +41,9 @@ async fn bench() {
         &format!(
             "[[plugins]]\nname = \"hello-auth\"\npath = \"{HELLO_AUTH}\"\n\
              [plugins.config]\nkeys = {{ \"bench-key\" = \"bench-user\" }}\n\
+             [[plugins]]\nname = \"hello-auth-fresh\"\npath = \"{HELLO_AUTH}\"\n\
+             instances = \"per-request\"\n\
+             [plugins.config]\nkeys = {{ \"bench-key\" = \"bench-user\" }}\n\
              [[plugins]]\nname = \"stamp\"\npath = \"{STAMP_A}\"\n\
              {greeters}"
         ),
@@ -63,6 +66,7 @@ async fn bench() {
         .expect("plugin loads")
     };
     let (auth, stamp) = (load("hello-auth").await, load("stamp").await);
+    let fresh_auth = load("hello-auth-fresh").await;
 
     println!("| plugin | component bytes | load ms (compile + first instance + init) |");
     println!("|---|---:|---:|");
@@ -90,6 +94,18 @@ async fn bench() {
         CALLS,
         async || {
             auth.authenticate(&mut request)
+                .await
+                .expect("call")
+                .expect("allowed");
+        },
+    )
+    .await;
+    report(
+        "authenticate, fresh instance (hello-auth: instantiate + init + authenticate)",
+        FRESH_CALLS,
+        async || {
+            fresh_auth
+                .authenticate(&mut request)
                 .await
                 .expect("call")
                 .expect("allowed");
