@@ -63,7 +63,7 @@ pub(crate) async fn check_client(
     counted: &mut Option<Counted>,
 ) -> ControlFlow<Response<ProxyBody>> {
     let config = &route.config;
-    let id = segment(&route.id);
+    let id = &route.limit_segment;
     let budgets = [
         per_minute(route, config.rate_limit_route_rpm, || format!("route/{id}")),
         per_minute(route, config.rate_limit_ip_rpm, || {
@@ -82,7 +82,7 @@ pub(crate) async fn check_caller(
     counted: &mut Option<Counted>,
 ) -> ControlFlow<Response<ProxyBody>> {
     let config = &route.config;
-    let id = segment(&route.id);
+    let id = &route.limit_segment;
     let budgets = match caller {
         Caller::Principal { issuer, principal } => [
             per_minute(route, config.rate_limit_rpm, || {
@@ -146,7 +146,7 @@ fn per_minute(route: &Route, limit: u32, key: impl FnOnce() -> String) -> Option
 }
 
 /// A key segment that cannot reach into another's: `/` and `%` are escaped.
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     text.replace('%', "%25").replace('/', "%2F")
 }
 

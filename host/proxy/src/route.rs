@@ -11,6 +11,7 @@ use http::HeaderName;
 use crate::body::ProxyBody;
 use crate::cors::Cors;
 use crate::error::GatewayError;
+use crate::limit;
 use crate::metrics::RouteMetrics;
 use crate::service::{Service, Services};
 use crate::snapshot::Plugins;
@@ -62,6 +63,8 @@ pub struct Route {
     pub(crate) cache_ttl: Option<Duration>,
     /// The smallest declared response length it compresses; `None` when it does not.
     pub(crate) compress_min_bytes: Option<u64>,
+    /// Its id as it appears in its rate-limit keys (escaped once, not per request).
+    pub(crate) limit_segment: String,
 }
 
 /// The identity and credential headers from `[identity]`, parsed once per snapshot.
@@ -201,6 +204,7 @@ impl Route {
                         .unwrap_or(config.server.max_response_body_bytes)
                 }),
             metrics: RouteMetrics::new(&route.id),
+            limit_segment: limit::segment(&route.id),
             identity: IdentityHeaders::new(&config.identity),
             cors: route.cors.as_ref().or(config.cors.as_ref()).map(Cors::new),
             cache_ttl: route
