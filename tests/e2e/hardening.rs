@@ -150,6 +150,17 @@ async fn a_client_that_stalls_mid_head_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_nothing_is_cut_off() {
+    let site = Site::start().await;
+    let answer = raw(site.addr(), b"").await;
+    assert!(
+        answer.is_empty(),
+        "closed without an answer at header_read_timeout_seconds: {answer}"
+    );
+    site.gateway.stop().await;
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let site = Site::start().await;
     // HTTP/1: answered, then the wait for a next head times out and closes it.

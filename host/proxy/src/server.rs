@@ -22,7 +22,7 @@ use archway_store::{SharedCache, Store};
 use crate::body::{ProxyBody, full};
 use crate::cache::ResponseCache;
 use crate::client_ip::Peer;
-use crate::connection::Settings;
+use crate::connection::Protocol;
 use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::pipeline;
@@ -164,27 +164,32 @@ impl Proxy {
             let max_connections = self.snapshot.load().config().server.max_connections;
             tokio::select! {
                 (stream, peer, slot) = listener.accept(max_connections) => {
-                    let settings = Settings::new(&self.snapshot.load().config().server);
-                    let open = OpenConnection::new(&self.metrics.open_connections);
+                    let settings = self.snapshot.load().connections().clone();
+                    let guard = (OpenConnection::new(&self.metrics.open_connections), slot);
                     let proxy = self.clone();
                     let peer = Peer { address: peer.ip(), tls: self.tls.is_some() };
                     let handle = move |request| {
                         let proxy = proxy.clone();
                         async move { proxy.handle(request, peer).await }
                     };
-                    let stopping = stopping.subscribe();
-                    let tls = self.tls.clone();
-                    tokio::spawn(async move {
-                        let _open = (open, slot);
-                        match tls {
-                            None => settings.serve(stream, handle, stopping).await,
-                            Some(tls) => {
-                                if let Some(stream) = tls.accept(stream).await {
-                                    settings.serve(stream, handle, stopping).await;
-                                }
+                    let mut stopping = stopping.subscribe();
+                    // One task per kind, so a cleartext connection's does not hold room
+                    // for TLS state.
+                    match self.tls.clone() {
+                        None => tokio::spawn(async move {
+                            let _guard = guard;
+                            if let Some(protocol) = settings.sniff(&stream, &mut stopping).await {
+                                settings.serve(stream, protocol, handle, stopping).await;
                             }
-                        }
-                    });
+                        }),
+                        Some(tls) => tokio::spawn(async move {
+                            let _guard = guard;
+                            if let Some(stream) = tls.accept(stream).await {
+                                let protocol = Protocol::negotiated(&stream);
+                                settings.serve(stream, protocol, handle, stopping).await;
+                            }
+                        }),
+                    };
                 }
                 () = &mut shutdown => break,
             }

@@ -10,6 +10,7 @@ use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
 use archway_jwt::KeySets;
 use archway_runtime::{LoadError, Plugin, Role};
 
+use crate::connection::Settings;
 use crate::route::{Route, RouteError};
 use crate::router::Router;
 use crate::service::{ServiceError, Services};
@@ -61,6 +62,7 @@ pub struct Snapshot {
     key_sets: Arc<KeySets>,
     roles: RoleGrants,
     router: Router,
+    connections: Arc<Settings>,
 }
 
 impl Snapshot {
@@ -106,6 +108,7 @@ impl Snapshot {
         }
         Ok(Self {
             router: Router::new(routes)?,
+            connections: Arc::new(Settings::new(&config.server)),
             roles,
             config,
             managed,
@@ -119,6 +122,11 @@ impl Snapshot {
     /// The file config it was built from.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// How client connections accepted while it serves are served.
+    pub(crate) fn connections(&self) -> &Arc<Settings> {
+        &self.connections
     }
 
     /// The JWT key sets plugins verify tokens with while it serves.
