@@ -208,7 +208,7 @@ async fn count(
         algorithm,
     } = budget;
     let limit = *limit;
-    match store.rate_limit(key, limit, *period, *algorithm).await {
+    match Box::pin(store.rate_limit(key, limit, *period, *algorithm)).await {
         Ok(RateDecision {
             allowed: true,
             remaining,

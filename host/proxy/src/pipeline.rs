@@ -20,6 +20,10 @@
 //! a WebSocket handshake on a route with `websocket = true` takes the same path, its
 //! upgrade kept for the upstream; the server splices a 101 answer into a tunnel.
 //! ```
+//!
+//! Plugin calls (and the limits' store calls) are boxed where they are made: their
+//! futures are kilobytes, and unboxed they would make every request's future, which is
+//! moved several times on its way, that large on routes that never call them.
 
 use std::net::IpAddr;
 use std::ops::ControlFlow::{self, Break, Continue};
@@ -330,7 +334,7 @@ async fn authenticate<'r>(
     }
     let mut issuer = None;
     for plugin in &route.authenticate {
-        let answer = plugin.authenticate(head).await;
+        let answer = Box::pin(plugin.authenticate(head)).await;
         if let Some(Some(mut principal)) = decide(route, Phase::Authenticate, plugin, answer)? {
             grant_role_permissions(&mut principal, roles);
             head.tenant = principal.tenant.clone();
@@ -365,7 +369,7 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
         }
     }
     for plugin in &route.authorize {
-        let answer = plugin.authorize(head).await;
+        let answer = Box::pin(plugin.authorize(head)).await;
         decide(route, Phase::Authorize, plugin, answer)?;
     }
     Continue(())
@@ -426,7 +430,7 @@ fn forward_identity(route: &Route, head: &mut RequestHead) {
 async fn transform_request(route: &Route, head: &mut RequestHead) -> Flow<bool> {
     let mut path_replaced = false;
     for plugin in &route.transform {
-        let answer = plugin.on_request(head).await;
+        let answer = Box::pin(plugin.on_request(head)).await;
         if let Some(changes) = decide(route, Phase::TransformRequest, plugin, answer)? {
             path_replaced |= changes.replaces_path();
             changes.apply(head);
@@ -444,7 +448,7 @@ async fn dispatch(
 ) -> Flow<Response<ProxyBody>> {
     match &route.dispatch {
         Dispatch::Handler(plugin) => {
-            let answer = plugin.handle(head).await;
+            let answer = Box::pin(plugin.handle(head)).await;
             let Some(answer) = decide(route, Phase::Dispatch, plugin, answer)? else {
                 return Break(route.error(GatewayError::Internal, "handler skipped after failure"));
             };
@@ -558,7 +562,7 @@ async fn transform_response(
         body = full(buffered);
     }
     for plugin in route.transform.iter().rev() {
-        let answer = plugin.on_response(head, &mut response_head).await;
+        let answer = Box::pin(plugin.on_response(head, &mut response_head)).await;
         if let Some(mut changes) = decide(route, Phase::TransformResponse, plugin, answer)? {
             changes.apply_head(&mut response_head);
             if let Some(new_body) = changes.body.take() {
