@@ -72,10 +72,17 @@ fn main() -> ExitCode {
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let file = archway::ConfigFile::read(path)?;
     archway::telemetry::init(&file.config.log);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if file.config.server.workers > 0 {
-        runtime.worker_threads(file.config.server.workers);
-    }
+    let mut runtime = match file.config.server.workers {
+        // One worker: a current-thread runtime, which pays for no work stealing.
+        1 => tokio::runtime::Builder::new_current_thread(),
+        workers => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if workers > 0 {
+                runtime.worker_threads(workers);
+            }
+            runtime
+        }
+    };
     runtime.enable_all().build()?.block_on(archway::serve(file))
 }
 

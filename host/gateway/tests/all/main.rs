@@ -1,4 +1,5 @@
 //! The `archway` binary, run as a user runs it.
 
 mod keys;
+mod serve;
 mod tokens;
