@@ -91,6 +91,20 @@ impl<T> TimedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> TimedIo<T> {
+    /// Writes with `operation`, noting activity when bytes went out (a flush moves
+    /// none: HTTP/2 flushes whenever its connection is polled, even an idle one).
+    fn write(
+        &mut self,
+        cx: &mut Context<'_>,
+        operation: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let written = self.timed(cx, operation);
+        if let Poll::Ready(Ok(1..)) = written {
+            self.activity.touch();
+        }
+        written
+    }
+
     /// Runs one write-side operation; a pending one fails once it has waited out the
     /// write timeout.
     fn timed<R>(
@@ -101,7 +115,6 @@ impl<T: AsyncWrite + Unpin> TimedIo<T> {
         match operation(Pin::new(&mut self.io), cx) {
             Poll::Ready(result) => {
                 self.stalled = None;
-                self.activity.touch();
                 Poll::Ready(result)
             }
             Poll::Pending => {
@@ -142,7 +155,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.timed(cx, |io, cx| io.poll_write(cx, buf))
+        self.write(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -150,7 +163,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.timed(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+        self.write(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -182,6 +195,20 @@ mod tests {
             .await
             .expect_err("the peer never reads");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn bytes_moved_mark_activity_and_a_flush_does_not() {
+        let (client, _server) = tokio::io::duplex(64);
+        let activity = Arc::new(Activity::default());
+        let timeout = Duration::from_millis(50);
+        let mut timed = TimedIo::new(client, Duration::from_secs(1), activity.clone());
+        tokio::time::sleep(timeout).await;
+        timed.write_all(b"x").await.expect("written");
+        assert!(!activity.is_idle(timeout), "a byte just went out");
+        tokio::time::sleep_until(activity.idle_at(timeout)).await;
+        timed.flush().await.expect("flushed");
+        assert!(activity.is_idle(timeout), "a flush moves nothing");
     }
 
     #[tokio::test]
