@@ -40,7 +40,9 @@ const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// head it was sent, which keeps hyper's read buffer at its initial size).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Protocol {
+    /// HTTP/1.1 (or 1.0).
     Http1,
+    /// HTTP/2.
     Http2,
 }
 
@@ -56,7 +58,7 @@ impl Protocol {
     /// What a cleartext connection's first bytes say, peeked without reading them:
     /// HTTP/2 with prior knowledge opens with its preface. `None` when the client
     /// leaves first.
-    pub(crate) async fn sniffed(stream: &TcpStream) -> std::io::Result<Option<Self>> {
+    async fn sniffed(stream: &TcpStream) -> std::io::Result<Option<Self>> {
         let mut first = [0; HTTP2_PREFACE.len()];
         loop {
             let seen = stream.peek(&mut first).await?;
