@@ -161,6 +161,31 @@ async fn a_client_that_sends_nothing_is_cut_off() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
+    // Its first bytes could take header_read_timeout_seconds (30); stopping waits for
+    // connections up to shutdown_grace_seconds (10), so a close well within that is
+    // the shutdown's.
+    let config = "[server]\nheader_read_timeout_seconds = 30\n\
+                  [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
+                  [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\
+                  requires_auth = false\n";
+    let gateway = archway_tests::gateway(config, upstream().await).await;
+    let mut silent = TcpStream::connect(gateway.addr()).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(5), gateway.stop())
+        .await
+        .expect("stop does not wait for the silent connection");
+    let mut byte = [0; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut byte))
+        .await
+        .expect("the connection is closed");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, nothing sent: {read:?}"
+    );
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let site = Site::start().await;
     // HTTP/1: answered, then the wait for a next head times out and closes it.

@@ -1,4 +1,5 @@
-//! Serves one client connection with hyper under `[server]`'s settings: the header read
+//! Serves one client connection with hyper under `[server]`'s settings: its HTTP version
+//! found before hyper reads (the first bytes in cleartext, ALPN over TLS), the header read
 //! timeout (hyper enforces it only with a timer), HTTP/1 and HTTP/2 parser limits set
 //! above the gateway's own (which answer in its error envelope, see `admit`), HTTP/2
 //! stream and reset-flood limits, an idle timeout, a screen for doubly framed HTTP/1
