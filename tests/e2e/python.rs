@@ -9,11 +9,12 @@ use archway_tests::{get, try_gateway, upstream};
 use serde_json::json;
 
 /// The greeter on `/greet/{name}` and on `/greet`, where it has no name to greet. CPython's
-/// heap starts at about 13 MiB, so it gets twice that.
+/// heap starts at about 13 MiB, so it gets twice that; raising an exception in `init`
+/// can take CPython past the default 100 ms on a busy machine, so it gets a second.
 fn greeter_config(greeting: &str) -> String {
     format!(
         "[log]\naccess_log = false\n\
-         [[plugins]]\nname = \"greeter\"\npath = \"{PYTHON_GREETER}\"\ncapabilities = [\"log\"]\nmemory_mb = 32\n\
+         [[plugins]]\nname = \"greeter\"\npath = \"{PYTHON_GREETER}\"\ncapabilities = [\"log\"]\nmemory_mb = 32\ntimeout_ms = 1000\n\
          [plugins.config]\ngreeting = {greeting}\n\
          [[routes]]\nid = \"greet\"\npath_pattern = \"/greet/{{name}}\"\nhandler = \"greeter\"\nrequires_auth = false\n\
          [[routes]]\nid = \"greet-nobody\"\npath_pattern = \"/greet\"\nhandler = \"greeter\"\nrequires_auth = false\n"
