@@ -44,6 +44,7 @@
 //! per-thread store).
 #![deny(missing_docs)]
 
+pub mod admin;
 mod bearer;
 #[doc(hidden)]
 pub mod bindings;

@@ -1,7 +1,7 @@
 //! The one place the host calls `wasmtime::component::bindgen!`, for the `gateway` world
 //! (every import, every role). Role calls are async so a guest waiting on host I/O yields
-//! its worker; imports that wait on I/O (`kv`, `streams`, `upstream`, `jwt`, and `admin` once
-//! the host links it) are async host functions, while the cheap ones (the request
+//! its worker; imports that wait on I/O (`kv`, `streams`, `upstream`, `jwt`,
+//! `admin`) are async host functions, while the cheap ones (the request
 //! and response heads, `log`, later `metrics`) stay synchronous and cost no future.
 
 wasmtime::component::bindgen!({
@@ -21,5 +21,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use archway::plugin::{jwt, kv, log, metrics, streams, types, upstream};
+pub use archway::plugin::{admin, jwt, kv, log, metrics, streams, types, upstream};
 pub use exports::archway::plugin::{authenticate, authorize, handle, lifecycle, tick, transform};

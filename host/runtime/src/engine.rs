@@ -27,7 +27,7 @@ use crate::host::{HostImports, HostState};
 use crate::jwt::JwtGrant;
 use crate::plugin_metrics::PluginMetrics;
 use crate::upstream::{ServiceCalls, UpstreamGrant};
-use crate::{MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
+use crate::{AdminState, MAX_PLUGIN_MEMORY_BYTES, RuntimeError};
 
 /// A component's bytes with their content hash, computed once: the compile caches' key
 /// and what a reload compares to decide whether a file changed.
@@ -72,6 +72,7 @@ pub struct Runtime {
     store: Option<archway_store::Store>,
     service_calls: Option<Arc<dyn ServiceCalls>>,
     verifier: Option<Arc<Verifier>>,
+    admin: Option<Arc<dyn AdminState>>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -145,6 +146,7 @@ impl Runtime {
             store: None,
             service_calls: None,
             verifier: None,
+            admin: None,
             ticker: Some(ticker),
             stop,
         })
@@ -168,6 +170,13 @@ impl Runtime {
     /// without it their calls fail with `unavailable`.
     pub fn with_verifier(mut self, verifier: Arc<Verifier>) -> Self {
         self.verifier = Some(verifier);
+        self
+    }
+
+    /// Lets plugins granted `admin` read and change the gateway's state through `state`;
+    /// without it their calls fail with `unavailable`.
+    pub fn with_admin(mut self, state: Arc<dyn AdminState>) -> Self {
+        self.admin = Some(state);
         self
     }
 
@@ -201,9 +210,14 @@ impl Runtime {
                 verifier: verifier.clone(),
                 key_sets: settings.key_sets.iter().cloned().collect(),
             });
+        let admin = self
+            .admin
+            .clone()
+            .filter(|_| settings.capabilities.contains(&Capability::Admin));
         HostImports {
             store: self.store.clone(),
             jwt,
+            admin,
             shared_namespaces: settings.share.iter().cloned().collect(),
             upstream,
             metrics,

@@ -53,16 +53,6 @@ pub enum LoadError {
         /// The full import name.
         import: String,
     },
-    /// The config grants a capability this build cannot provide yet.
-    #[error(
-        "plugin {plugin}: capability \"{capability}\" is not available in this version of archway"
-    )]
-    UnavailableCapability {
-        /// The plugin's name.
-        plugin: String,
-        /// The capability.
-        capability: String,
-    },
     /// The component's imports do not fit the host's (a different WIT version).
     #[error("plugin {plugin} does not link against this archway: {reason}")]
     Link {

@@ -1,6 +1,6 @@
 //! The store data of one plugin instance and the host side of the imports it may use:
 //! the request/response handles (always) and `log` (when granted); `kv` and `streams` are in
-//! `state.rs`, `upstream` in `upstream.rs`, `jwt` in `jwt.rs`, `metrics` in `plugin_metrics.rs`.
+//! `state.rs`, `upstream` in `upstream.rs`, `jwt` in `jwt.rs`, `metrics` in `plugin_metrics.rs`, `admin` in `admin.rs`.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Principal;
+use crate::admin::AdminGrant;
 use crate::bindings::{log, types};
 use crate::head::{RequestHead, ResponseHead, header_pairs, header_text};
 use crate::jwt::JwtGrant;
@@ -29,6 +30,8 @@ pub(crate) struct HostImports {
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
     /// The key sets behind `jwt`, when granted.
     pub(crate) jwt: Option<JwtGrant>,
+    /// The gateway state behind `admin`, when granted.
+    pub(crate) admin: Option<AdminGrant>,
 }
 
 /// What one instance's store holds. The request and response in flight are lent to the
@@ -43,6 +46,7 @@ pub(crate) struct HostState {
     pub(crate) upstream: Option<UpstreamGrant>,
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
     pub(crate) jwt: Option<JwtGrant>,
+    pub(crate) admin: Option<AdminGrant>,
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     wasi: WasiCtx,
@@ -102,6 +106,7 @@ impl HostState {
             upstream: imports.upstream,
             metrics: imports.metrics,
             jwt: imports.jwt,
+            admin: imports.admin,
             request: RequestHead::default(),
             response: ResponseHead::default(),
             table: ResourceTable::new(),

@@ -14,6 +14,7 @@
 //!    instance is dropped.
 #![deny(missing_docs)]
 
+mod admin;
 mod bindings;
 mod call_metrics;
 mod deadline;
@@ -32,6 +33,7 @@ mod state;
 mod upstream;
 mod validate;
 
+pub use admin::{AdminCall, AdminError, AdminFuture, AdminState};
 pub use bindings::types::{Principal, Quota, RouteInfo};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};

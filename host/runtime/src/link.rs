@@ -5,7 +5,7 @@
 use archway_config::{Capability, PluginConfig};
 use wasmtime::component::{Component, HasSelf, InstancePre};
 
-use crate::bindings::{jwt, kv, log, metrics, streams, upstream};
+use crate::bindings::{admin, jwt, kv, log, metrics, streams, upstream};
 use crate::host::HostState;
 use crate::{LoadError, Runtime};
 
@@ -36,12 +36,7 @@ pub(crate) fn link(
             Capability::Metrics => {
                 metrics::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             }
-            other => {
-                return Err(LoadError::UnavailableCapability {
-                    plugin: plugin.clone(),
-                    capability: other.interface().to_owned(),
-                });
-            }
+            Capability::Admin => admin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
         }
         .map_err(link_error)?;
     }
