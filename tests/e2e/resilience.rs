@@ -350,7 +350,11 @@ async fn an_instance_registered_in_the_store_serves_on_a_second_node_within_a_se
         .await
         .expect("service stored");
     state
-        .put(archway::Kind::Route, "r", &route.routes[0])
+        .put(
+            archway::Kind::Route,
+            "r",
+            &archway::RouteRecord::new(route.routes[0].clone()),
+        )
         .await
         .expect("route stored");
     let routed = Instant::now();

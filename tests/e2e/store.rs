@@ -187,7 +187,11 @@ async fn a_route_added_through_one_node_is_served_by_the_other_within_a_second()
     .expect("route record");
     let written = Instant::now();
     a.state()
-        .put(archway::Kind::Route, "managed", &route.routes[0])
+        .put(
+            archway::Kind::Route,
+            "managed",
+            &archway::RouteRecord::new(route.routes[0].clone()),
+        )
         .await
         .expect("route stored");
     let served = loop {

@@ -26,6 +26,7 @@ mod cors;
 mod error;
 mod jwt;
 mod limits;
+mod managed;
 mod model;
 mod resilience;
 mod tls;
@@ -36,6 +37,7 @@ pub use cors::CorsConfig;
 pub use error::ConfigError;
 pub use jwt::{JwtConfig, KeySetConfig, KeySource, MAX_LEEWAY_SECONDS};
 pub use limits::{Network, RateLimitAlgorithm};
+pub use managed::Managed;
 /// The envelope of errors the gateway itself produces (`admin` or `trading`).
 pub use model::ErrorFormat;
 /// How a route spreads requests over a service's instances.
@@ -45,7 +47,8 @@ pub use model::PermissionStrategy;
 pub use model::{
     Capability, Config, Endpoint, FailurePolicy, IdentityConfig, InstanceConfig, InstanceMode,
     InstanceStatus, LogConfig, LogFormat, Method, MetricsConfig, PluginConfig, PluginSource, Probe,
-    Protocol, RateLimitFailure, RouteConfig, ServerConfig, ServiceConfig, StoreSettings,
+    Protocol, RateLimitFailure, RouteConfig, RouteDefaults, ServerConfig, ServiceConfig,
+    StoreSettings,
 };
 pub use resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
 pub use tls::{CertificateConfig, TlsConfig};
@@ -124,23 +127,49 @@ impl Config {
         self.plugins.iter().find(|p| p.name == name)
     }
 
-    /// This file config plus services and routes managed through the admin API, checked
-    /// as a whole. File entries are read-only: a managed service or route whose name or id
-    /// the file already uses is left out.
-    pub fn with_managed(
-        &self,
-        services: impl IntoIterator<Item = ServiceConfig>,
-        routes: impl IntoIterator<Item = RouteConfig>,
-    ) -> Result<Self, ConfigError> {
+    /// This file config plus what the admin API manages, checked as a whole. File entries
+    /// are read-only: a managed service or route whose name or id the file already uses
+    /// is left out. Registered instances join the service they name when it has no `url`
+    /// (a service no one declared is created for them), and a managed route to a service
+    /// no one declared gets an empty one, which answers 503 until an instance registers.
+    pub fn with_managed(&self, managed: &Managed) -> Result<Self, ConfigError> {
         let mut merged = self.clone();
-        for service in services {
+        for service in &managed.services {
             if self.service(&service.name).is_none() {
-                merged.services.push(service);
+                merged.services.push(service.clone());
             }
         }
-        for route in routes {
+        for route in &managed.routes {
             if !self.routes.iter().any(|r| r.id == route.id) {
-                merged.routes.push(route);
+                merged.routes.push(route.clone());
+            }
+        }
+        let needed = managed
+            .instances
+            .iter()
+            .map(|(service, _)| service)
+            .chain(
+                merged
+                    .routes
+                    .iter()
+                    .filter(|r| r.handler.is_none() && !r.service_name.is_empty())
+                    .map(|r| &r.service_name),
+            )
+            .cloned()
+            .collect::<Vec<_>>();
+        for name in needed {
+            if merged.service(&name).is_none() {
+                merged.services.push(ServiceConfig {
+                    name,
+                    ..ServiceConfig::default()
+                });
+            }
+        }
+        for (name, instance) in &managed.instances {
+            if let Some(service) = merged.services.iter_mut().find(|s| &s.name == name)
+                && service.url.is_none()
+            {
+                service.instances.push(instance.clone());
             }
         }
         validate::validate(&merged)?;

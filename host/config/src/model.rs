@@ -54,6 +54,18 @@ pub struct Config {
     /// Response compression for routes that do not choose for themselves.
     #[serde(default)]
     pub compression: crate::CompressionConfig,
+    /// What routes use when they name nothing of their own.
+    #[serde(default)]
+    pub defaults: RouteDefaults,
+}
+
+/// Gateway-wide plugin lists for routes that name none, so routes created through the
+/// admin API (which name no plugins) authenticate like the file's.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteDefaults {
+    /// The authenticate plugins of a route with `requires_auth` that lists none.
+    pub authenticate: Vec<String>,
 }
 
 /// The headers in which the gateway forwards the authenticated principal to upstreams.
@@ -72,6 +84,17 @@ pub struct IdentityConfig {
     /// routes with authenticate plugins they are not forwarded unless the route sets
     /// `forward_credentials`.
     pub extra_credential_headers: Vec<String>,
+}
+
+impl Config {
+    /// The authenticate plugins `route` runs: its own list, or the gateway's default
+    /// when it requires authentication and lists none.
+    pub fn authenticators<'a>(&'a self, route: &'a RouteConfig) -> &'a [String] {
+        match route.authenticate.is_empty() && route.requires_auth {
+            true => &self.defaults.authenticate,
+            false => &route.authenticate,
+        }
+    }
 }
 
 impl Default for IdentityConfig {

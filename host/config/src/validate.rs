@@ -323,9 +323,10 @@ fn check_share(plugin: &PluginConfig, problems: &mut Vec<String>) {
 /// A service: its URL or instances, bulkhead, health, breaker, retry budget and TLS files.
 fn check_service(service: &ServiceConfig, problems: &mut Vec<String>) {
     let name = &service.name;
-    if service.url.is_some() != service.instances.is_empty() {
+    if service.url.is_some() && !service.instances.is_empty() {
         problems.push(format!(
-            "service {name}: set exactly one of url and instances"
+            "service {name}: set url or instances, not both (with neither, its instances \
+             are registered through the admin API)"
         ));
         return;
     }
@@ -530,7 +531,7 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
         (None, _) => {}
     }
     for (role, names) in [
-        ("authenticate", &route.authenticate),
+        ("authenticate", config.authenticators(route)),
         ("authorize", &route.authorize),
         ("transform", &route.transform),
     ] {
@@ -538,10 +539,10 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
             check_plugin_ref(config, &at, role, name, problems);
         }
     }
-    if route.requires_auth && route.authenticate.is_empty() {
+    if route.requires_auth && config.authenticators(route).is_empty() {
         problems.push(format!(
-            "{at}: requires_auth is true (the default) but no authenticate plugin is listed; \
-             add one or set requires_auth = false"
+            "{at}: requires_auth is true (the default) but no authenticate plugin is listed \
+             and [defaults] authenticate is empty; list one or set requires_auth = false"
         ));
     }
     if !(1..=3600).contains(&route.timeout_seconds) {
@@ -620,7 +621,8 @@ mod tests {
     use std::path::Path;
 
     use crate::{
-        Config, ConfigError, ErrorFormat, LoadBalanceStrategy, PermissionStrategy, PluginSource,
+        Config, ConfigError, ErrorFormat, LoadBalanceStrategy, Managed, PermissionStrategy,
+        PluginSource,
     };
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -666,7 +668,11 @@ mod tests {
         )
         .expect("managed records");
         let merged = file
-            .with_managed(managed.services.clone(), managed.routes.clone())
+            .with_managed(&Managed {
+                services: managed.services.clone(),
+                routes: managed.routes.clone(),
+                ..Managed::default()
+            })
             .expect("valid");
         assert_eq!(merged.service("users"), file.service("users"));
         assert_eq!(
@@ -675,14 +681,41 @@ mod tests {
         );
         assert_eq!(merged.routes[0], file.routes[0]);
 
-        let dangling: Config = toml::from_str(
-            "[[routes]]\nid = \"d\"\nservice_name = \"nowhere\"\npath_pattern = \"/d/*\"\nrequires_auth = false\n",
+        let registered: Config = toml::from_str(
+            "[[routes]]\nid = \"d\"\nservice_name = \"later\"\npath_pattern = \"/d/*\"\nrequires_auth = false\n\
+             [[services]]\nname = \"later\"\n[[services.instances]]\ninstance_id = \"a\"\nhost = \"10.0.0.2\"\nport = 80\n",
         )
-        .expect("managed record");
-        let err = file
-            .with_managed([], dangling.routes)
-            .expect_err("route to a missing service");
-        assert!(err.to_string().contains("nowhere"), "{err}");
+        .expect("managed records");
+        let instance = registered.services[0].instances[0].clone();
+        let merged = file
+            .with_managed(&Managed {
+                routes: registered.routes.clone(),
+                ..Managed::default()
+            })
+            .expect("a route may name a service before its instances register");
+        assert!(
+            merged
+                .service("later")
+                .expect("created")
+                .instances
+                .is_empty()
+        );
+        let merged = file
+            .with_managed(&Managed {
+                routes: registered.routes,
+                instances: vec![
+                    ("later".to_owned(), instance.clone()),
+                    ("users".to_owned(), instance),
+                ],
+                ..Managed::default()
+            })
+            .expect("valid");
+        assert_eq!(merged.service("later").expect("created").instances.len(), 1);
+        assert_eq!(
+            merged.service("users"),
+            file.service("users"),
+            "a service with a url takes no instances"
+        );
     }
 
     #[test]
@@ -792,6 +825,24 @@ mod tests {
         ))
         .expect_err("needs authenticator");
         assert!(err.to_string().contains("requires_auth"), "{err}");
+    }
+
+    #[test]
+    fn routes_that_list_no_authenticator_use_the_defaults() {
+        let route = "[[routes]]\nservice_name = \"users\"\npath_pattern = \"/u\"\n";
+        let plugin = "[[plugins]]\nname = \"keys\"\npath = \"keys.wasm\"\n";
+        let config = parse(&format!(
+            "[defaults]\nauthenticate = [\"keys\"]\n{plugin}{SERVICE}{route}\
+             [[routes]]\nservice_name = \"users\"\npath_pattern = \"/open\"\nrequires_auth = false\n"
+        ))
+        .expect("the default authenticates");
+        assert_eq!(config.authenticators(&config.routes[0]), ["keys"]);
+        assert!(config.authenticators(&config.routes[1]).is_empty());
+        let err = parse(&format!(
+            "[defaults]\nauthenticate = [\"ghost\"]\n{SERVICE}{route}"
+        ))
+        .expect_err("an undefined default");
+        assert!(err.to_string().contains("ghost is not defined"), "{err}");
     }
 
     #[test]

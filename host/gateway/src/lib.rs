@@ -2,6 +2,7 @@
 //! server. The binary's `serve` and `check` commands, and the end-to-end tests, use this.
 #![deny(missing_docs)]
 
+mod admin;
 mod builtin;
 mod compose;
 mod key_sets;
@@ -12,6 +13,7 @@ mod status;
 mod sync;
 pub mod telemetry;
 mod ticks;
+mod timestamp;
 pub mod tokens;
 mod watch;
 
@@ -29,7 +31,9 @@ use archway_proxy::{
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
 pub use reload::ConfigFile;
-pub use state::{GatewayState, Kind, RoleRecord, StateError};
+pub use state::{
+    GatewayState, InstanceRecord, Kind, PermissionRecord, RoleRecord, RouteRecord, StateError,
+};
 pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -144,10 +148,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let verifier = Arc::new(Verifier::new(Some(store.clone())));
     let key_sets = key_sets::KeySetLoader::new(clients.clone());
     let loaded = key_sets.load(&config.jwt, &KeySets::default())?;
+    let admin = admin::AdminApi::new(state.clone());
     let runtime = Runtime::with_disk_cache(&config.server.cache_dir)?
         .with_store(store)
         .with_service_calls(service_calls.clone())
-        .with_verifier(verifier.clone());
+        .with_verifier(verifier.clone())
+        .with_admin(Arc::new(admin.clone()));
     let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
     let serving = Serving {
         plugins,
@@ -169,6 +175,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
+    admin.serve(routing.clone());
     let follower = sync::follow(state.clone(), routing.clone());
     // Unique per gateway process and start, even for two containers alike in pid and address.
     let nonce =
@@ -223,40 +230,29 @@ struct Serving {
     key_sets: Arc<KeySets>,
 }
 
-/// The snapshot to start with: with the managed routes when the store has valid ones,
-/// else the file config alone (the follower catches up when the store recovers).
+/// The snapshot to start with: the file config with the managed records that fit it,
+/// or alone when the store cannot be read (the follower catches up when it recovers).
 async fn initial_snapshot(
     config: Arc<Config>,
     serving: Serving,
     state: &GatewayState,
 ) -> anyhow::Result<Snapshot> {
-    let Serving {
-        plugins,
-        upstreams,
-        key_sets,
-    } = serving;
-    let managed = match state.managed().await {
-        Ok(managed) => Snapshot::build(
-            config.clone(),
-            Arc::new(managed),
-            plugins.clone(),
-            upstreams.clone(),
-            key_sets.clone(),
-        )
-        .map_err(anyhow::Error::from),
-        Err(error) => Err(anyhow::Error::from(error).context("cannot read managed routes")),
-    };
-    match managed {
-        Ok(snapshot) => Ok(snapshot),
+    let file = Snapshot::build(
+        config,
+        Arc::new(Managed::default()),
+        serving.plugins,
+        serving.upstreams,
+        serving.key_sets,
+    )?;
+    match state.managed().await {
+        Ok(managed) => Ok(file.with_managed(Arc::new(sync::fitting(&file, managed)))?),
         Err(error) => {
-            tracing::warn!(target: "archway.sync", error = format!("{error:#}"), "serving the file config alone");
-            Ok(Snapshot::build(
-                config,
-                Arc::new(Managed::default()),
-                plugins,
-                upstreams,
-                key_sets,
-            )?)
+            tracing::warn!(
+                target: "archway.sync",
+                error = format!("{error:#}"),
+                "cannot read managed routes: serving the file config alone"
+            );
+            Ok(file)
         }
     }
 }

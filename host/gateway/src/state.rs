@@ -1,9 +1,10 @@
 //! Gateway state kept in the store, shared by every node on it: routes and services
 //! managed through the admin API, tenants, permissions and plugin records (API keys
-//! live where `api-key-auth` reads them, see `keys`; revoked tokens in `archway_jwt`). A write to anything that
-//! shapes routing bumps the config version and announces it on the change feed, so
-//! every node rebuilds its snapshot.
+//! live where `api-key-auth` reads them, see `keys`; revoked tokens in `archway_jwt`).
+//! A write to anything that shapes routing bumps the config version and announces it on
+//! the change feed, so every node rebuilds its snapshot.
 
+use archway_config::{InstanceConfig, RouteConfig};
 use archway_proxy::Managed;
 use archway_store::{Change, Store, StoreError};
 use serde::Serialize;
@@ -22,6 +23,8 @@ pub enum Kind {
     Route,
     /// Upstream services ([`archway_config::ServiceConfig`]).
     Service,
+    /// Service instances registered through the admin API ([`InstanceRecord`]).
+    Instance,
     /// Tenants.
     Tenant,
     /// Permission definitions.
@@ -37,6 +40,7 @@ impl Kind {
         match self {
             Self::Route => "routes",
             Self::Service => "services",
+            Self::Instance => "instances",
             Self::Tenant => "tenants",
             Self::Permission => "permissions",
             Self::Role => "roles",
@@ -75,6 +79,67 @@ pub enum StateError {
     },
 }
 
+/// A route created through the admin API, with its history; a deleted one stays, marked.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct RouteRecord {
+    /// The route.
+    pub route: RouteConfig,
+    /// When it was created (`YYYY-MM-DD HH:MM:SS`, UTC).
+    pub created_at: String,
+    /// When it was last changed.
+    pub updated_at: Option<String>,
+    /// When it was deleted: it no longer matches requests.
+    pub deleted_at: Option<String>,
+}
+
+impl RouteRecord {
+    /// A route created now.
+    pub fn new(route: RouteConfig) -> Self {
+        Self {
+            route,
+            created_at: crate::timestamp::now(),
+            updated_at: None,
+            deleted_at: None,
+        }
+    }
+}
+
+/// A service instance registered through the admin API, under its `instance_id`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct InstanceRecord {
+    /// The record's own id (a UUID).
+    pub id: String,
+    /// The service it serves.
+    pub service_name: String,
+    /// Where it is and how it is balanced and checked.
+    pub instance: InstanceConfig,
+    /// When it was registered.
+    pub registered_at: String,
+    /// When it was last changed.
+    pub updated_at: Option<String>,
+}
+
+/// An entry of the permission catalogue, under its `permission_code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PermissionRecord {
+    /// The record's id.
+    pub id: String,
+    /// The code routes require and roles grant (`user.read`).
+    pub permission_code: String,
+    /// A display name.
+    pub permission_name: String,
+    /// What it allows.
+    pub description: Option<String>,
+    /// The kind of resource it is about.
+    pub resource_type: Option<String>,
+    /// The actions it allows.
+    pub actions: Vec<String>,
+    /// A system permission cannot be deleted.
+    pub is_system: bool,
+    /// When it was created.
+    pub created_at: String,
+}
+
 /// A role managed in the store, under its name (the record's id, as principals carry
 /// it): the permissions it grants, added to those the file's `[roles]` gives a role of
 /// the same name.
@@ -109,6 +174,40 @@ impl GatewayState {
         Ok(self.store.publish_config_change(kind.segment()).await?)
     }
 
+    /// Creates a record unless one with its id exists (then `false`), and announces it.
+    pub async fn create<T: Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        record: &T,
+    ) -> Result<bool, StateError> {
+        check_id(kind, id)?;
+        let json = serde_json::to_vec(record).expect("records serialise to JSON");
+        if !self
+            .store
+            .compare_and_swap(&kind.key(id), None, Some(&json))
+            .await?
+        {
+            return Ok(false);
+        }
+        self.store.publish_config_change(kind.segment()).await?;
+        Ok(true)
+    }
+
+    /// One record by id.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<T>, StateError> {
+        check_id(kind, id)?;
+        let key = kind.key(id);
+        let Some(json) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        parse(kind, key, &json).map(Some)
+    }
+
     /// Deletes a record (announcing it when it existed); whether it existed.
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<bool, StateError> {
         check_id(kind, id)?;
@@ -125,27 +224,27 @@ impl GatewayState {
         Ok(entries.into_iter().map(|(_, record)| record).collect())
     }
 
-    /// Every record of a kind with its id, in id order.
+    /// Every record of a kind with its id, in id order. A record that does not parse is
+    /// left out and logged, so one bad record never hides the others.
     pub async fn entries<T: DeserializeOwned>(
         &self,
         kind: Kind,
     ) -> Result<Vec<(String, T)>, StateError> {
         let prefix = kind.key("");
         let stored = self.store.scan_prefix(&prefix, MAX_RECORDS).await?;
-        stored
+        Ok(stored
             .into_iter()
-            .map(|(key, json)| {
+            .filter_map(|(key, json)| {
                 let id = key.strip_prefix(&prefix).unwrap_or(&key).to_owned();
-                match serde_json::from_slice(&json) {
-                    Ok(record) => Ok((id, record)),
-                    Err(e) => Err(StateError::Corrupt {
-                        kind: kind.segment(),
-                        key,
-                        reason: e.to_string(),
-                    }),
+                match parse(kind, key, &json) {
+                    Ok(record) => Some((id, record)),
+                    Err(error) => {
+                        tracing::error!(target: "archway.state", %error, "skipped a stored record");
+                        None
+                    }
                 }
             })
-            .collect()
+            .collect())
     }
 
     /// The store underneath.
@@ -156,15 +255,33 @@ impl GatewayState {
     /// The admin-managed services, routes and roles, for building the routing snapshot.
     pub async fn managed(&self) -> Result<Managed, StateError> {
         let roles: Vec<(String, RoleRecord)> = self.entries(Kind::Role).await?;
+        let routes: Vec<RouteRecord> = self.list(Kind::Route).await?;
+        let instances: Vec<InstanceRecord> = self.list(Kind::Instance).await?;
         Ok(Managed {
             services: self.list(Kind::Service).await?,
-            routes: self.list(Kind::Route).await?,
+            instances: instances
+                .into_iter()
+                .map(|record| (record.service_name, record.instance))
+                .collect(),
+            routes: routes
+                .into_iter()
+                .filter(|record| record.deleted_at.is_none())
+                .map(|record| record.route)
+                .collect(),
             roles: roles
                 .into_iter()
                 .map(|(name, role)| (name, role.permissions))
                 .collect(),
         })
     }
+}
+
+fn parse<T: DeserializeOwned>(kind: Kind, key: String, json: &[u8]) -> Result<T, StateError> {
+    serde_json::from_slice(json).map_err(|e| StateError::Corrupt {
+        kind: kind.segment(),
+        key,
+        reason: e.to_string(),
+    })
 }
 
 fn check_id(kind: Kind, id: &str) -> Result<(), StateError> {

@@ -1,11 +1,12 @@
 //! Keeps this node's routing in step with admin changes made on any node: on a
 //! change-feed event (a burst counts once) the managed routes and services are read from
-//! the store once and the snapshot is rebuilt on them, with the file config and plugins
-//! it already serves.
+//! the store once and the snapshot is rebuilt on those that fit, with the file config and
+//! plugins it already serves.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use archway_config::Managed;
 use archway_proxy::{Proxy, Snapshot};
 use archway_store::FeedEvent;
 use tokio::sync::Mutex;
@@ -48,19 +49,70 @@ impl Routing {
     }
 }
 
+/// The managed records that fit `serving`'s file config and plugins: when the whole set
+/// does not, each record that breaks it (an invalid field, a route that clashes in the
+/// router) is left out and logged, so one bad record never takes the others down.
+pub(crate) fn fitting(serving: &Snapshot, managed: Managed) -> Managed {
+    if serving.with_managed(Arc::new(managed.clone())).is_ok() {
+        return managed;
+    }
+    let mut kept = Managed {
+        roles: managed.roles,
+        ..Managed::default()
+    };
+    keep(
+        serving,
+        &mut kept,
+        managed.services,
+        |m| &mut m.services,
+        |s| format!("service {}", s.name),
+    );
+    keep(
+        serving,
+        &mut kept,
+        managed.instances,
+        |m| &mut m.instances,
+        |(service, i)| format!("instance {} of {service}", i.instance_id),
+    );
+    keep(
+        serving,
+        &mut kept,
+        managed.routes,
+        |m| &mut m.routes,
+        |r| format!("route {}", r.id),
+    );
+    kept
+}
+
+/// Adds each of `items` to `kept` when a snapshot still builds with the result.
+fn keep<T: Clone>(
+    serving: &Snapshot,
+    kept: &mut Managed,
+    items: Vec<T>,
+    slot: fn(&mut Managed) -> &mut Vec<T>,
+    name: fn(&T) -> String,
+) {
+    for item in items {
+        slot(kept).push(item);
+        if let Err(error) = serving.with_managed(Arc::new(kept.clone())) {
+            let item = slot(kept).pop().expect("just pushed");
+            tracing::error!(
+                target: "archway.sync",
+                record = name(&item),
+                error = format!("{error:#}"),
+                "skipped a managed record that does not fit the config"
+            );
+        }
+    }
+}
+
 /// The serving snapshot rebuilt on the managed records now in the store.
 async fn with_store_records(current: &Snapshot, state: &GatewayState) -> anyhow::Result<Snapshot> {
     let managed = state
         .managed()
         .await
         .context("cannot read managed routes from the store")?;
-    Ok(Snapshot::build(
-        current.config().clone(),
-        Arc::new(managed),
-        current.plugins().clone(),
-        current.upstreams().clone(),
-        current.key_sets().clone(),
-    )?)
+    Ok(current.with_managed(Arc::new(fitting(current, managed)))?)
 }
 
 /// Rebuilds the snapshot after every change announced on the feed.

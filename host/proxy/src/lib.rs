@@ -46,6 +46,7 @@ mod upstream;
 mod upstreams;
 mod version;
 
+pub use archway_config::Managed;
 pub use body::{BodyError, Handoff, ProxyBody, Relayed};
 pub use client::Clients;
 pub use client_ip::Peer;
@@ -57,7 +58,7 @@ pub use route::RouteError;
 pub use server::{Proxy, RenderMetrics};
 pub use service::ServiceError;
 pub use service_calls::ServiceDirectory;
-pub use snapshot::{Managed, Plugins, RoleGrants, Snapshot, SnapshotError};
+pub use snapshot::{Plugins, RoleGrants, Snapshot, SnapshotError};
 pub use tls_listener::{CertificateSet, Certificates};
 pub use upstream::UpstreamError;
 pub use upstreams::Upstreams;

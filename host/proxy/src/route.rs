@@ -161,7 +161,7 @@ impl Route {
                 })
                 .collect()
         };
-        let authenticate = resolve(&route.authenticate, Role::Authenticate)?;
+        let authenticate = resolve(config.authenticators(route), Role::Authenticate)?;
         let authorize = resolve(&route.authorize, Role::Authorize)?;
         let transform = resolve(&route.transform, Role::Transform)?;
         let dispatch =

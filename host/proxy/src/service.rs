@@ -200,6 +200,13 @@ impl Services {
         self.0.get(name)
     }
 
+    /// Whether instance `id` of service `name` takes requests now (its registered status
+    /// and what health checks and ejections concluded); `None` when there is no such one.
+    pub fn instance_up(&self, name: &str, id: &str) -> Option<bool> {
+        let instance = self.get(name)?.instances.iter().find(|i| i.id == id)?;
+        Some(instance.state.health.is_up(std::time::Instant::now()))
+    }
+
     /// Every service, with its name.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Service>)> {
         self.0

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use archway_config::{Config, ConfigError, RouteConfig, ServiceConfig};
+use archway_config::{Config, ConfigError, Managed};
 use archway_jwt::KeySets;
 use archway_runtime::{LoadError, Plugin, Role};
 
@@ -18,18 +18,6 @@ use crate::upstreams::Upstreams;
 
 /// The loaded plugins a snapshot serves with, by name.
 pub type Plugins = HashMap<String, Arc<Plugin>>;
-
-/// Services, routes and roles managed through the admin API, as last read from the store.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Managed {
-    /// Managed services.
-    pub services: Vec<ServiceConfig>,
-    /// Managed routes.
-    pub routes: Vec<RouteConfig>,
-    /// Managed roles and the permissions each grants, added to the file's `[roles]` (a
-    /// role in both grants the permissions of both).
-    pub roles: RoleGrants,
-}
 
 /// The permissions each role grants.
 pub type RoleGrants = BTreeMap<String, Vec<String>>;
@@ -77,13 +65,17 @@ impl Snapshot {
         upstreams: Arc<Upstreams>,
         key_sets: Arc<KeySets>,
     ) -> Result<Self, SnapshotError> {
-        let merged = if managed.services.is_empty() && managed.routes.is_empty() {
+        let merged = if managed.services.is_empty()
+            && managed.instances.is_empty()
+            && managed.routes.is_empty()
+        {
             None
         } else {
-            let merged = config
-                .with_managed(managed.services.clone(), managed.routes.clone())
-                .map_err(SnapshotError::Managed)?;
-            Some(merged)
+            Some(
+                config
+                    .with_managed(&managed)
+                    .map_err(SnapshotError::Managed)?,
+            )
         };
         for plugin in plugins.values() {
             if plugin.settings().tick_interval_ms.is_some() {
@@ -117,6 +109,18 @@ impl Snapshot {
             upstreams,
             key_sets,
         })
+    }
+
+    /// A successor with the same file config, plugins, upstream state and key sets, on
+    /// other managed records.
+    pub fn with_managed(&self, managed: Arc<Managed>) -> Result<Self, SnapshotError> {
+        Self::build(
+            self.config.clone(),
+            managed,
+            self.plugins.clone(),
+            self.upstreams.clone(),
+            self.key_sets.clone(),
+        )
     }
 
     /// The file config it was built from.

@@ -1,0 +1,127 @@
+//! The gateway's side of the `admin` import: the routes, service instances and
+//! permissions that privileged plugins (the `admin` plugin) read and change. Every write
+//! is checked field by field and against the config serving now before it is stored, so
+//! what the store holds always fits; the change feed then makes it live on every node.
+
+mod input;
+mod instances;
+mod permissions;
+mod routes;
+
+use std::sync::{Arc, OnceLock};
+
+use archway_proxy::Snapshot;
+use archway_runtime::{AdminCall, AdminError, AdminFuture, AdminState};
+use serde_json::Value;
+
+use crate::state::{GatewayState, StateError};
+use crate::sync::Routing;
+
+/// The admin state of one gateway process.
+#[derive(Clone)]
+pub(crate) struct AdminApi {
+    state: GatewayState,
+    routing: Arc<OnceLock<Arc<Routing>>>,
+}
+
+impl AdminApi {
+    /// Admin state kept in `state`; calls wait for [`AdminApi::serve`].
+    pub(crate) fn new(state: GatewayState) -> Self {
+        Self {
+            state,
+            routing: Arc::default(),
+        }
+    }
+
+    /// Starts answering calls, checking writes against what `routing` serves.
+    pub(crate) fn serve(&self, routing: Arc<Routing>) {
+        let _ = self.routing.set(routing);
+    }
+
+    /// The snapshot serving now.
+    fn serving(&self) -> Result<Arc<Snapshot>, AdminError> {
+        self.routing
+            .get()
+            .map(|routing| routing.current())
+            .ok_or_else(|| AdminError::Unavailable("the gateway is still starting".to_owned()))
+    }
+
+    async fn run(self, call: AdminCall) -> Result<Value, AdminError> {
+        match call {
+            AdminCall::Get { collection, id } => match collection.as_str() {
+                "routes" => routes::get(&self, &id).await,
+                "services" => instances::get(&self, &id).await,
+                "permissions" => permissions::get(&self, &id).await,
+                other => Err(unknown(other)),
+            },
+            AdminCall::List { collection, query } => {
+                let query = input::Query::parse(&query);
+                match collection.as_str() {
+                    "routes" => routes::list(&self, &query).await,
+                    "services" => instances::list(&self, &query).await,
+                    "permissions" => permissions::list(&self, &query).await,
+                    other => Err(unknown(other)),
+                }
+            }
+            AdminCall::Put {
+                collection,
+                id,
+                body,
+            } => {
+                let body = input::object(&body)?;
+                match (collection.as_str(), id) {
+                    ("routes", None) => routes::create(&self, body).await,
+                    ("routes", Some(id)) => routes::update(&self, &id, body).await,
+                    ("services", None) => instances::register(&self, body).await,
+                    ("services", Some(id)) => instances::update(&self, &id, body).await,
+                    ("permissions", None) => permissions::create(&self, body).await,
+                    ("permissions", Some(_)) => Err(AdminError::Conflict(
+                        "permissions cannot be changed: delete and create again".to_owned(),
+                    )),
+                    (other, _) => Err(unknown(other)),
+                }
+            }
+            AdminCall::Delete { collection, id } => match collection.as_str() {
+                "routes" => routes::delete(&self, &id).await,
+                "services" => instances::deregister(&self, &id).await,
+                "permissions" => permissions::delete(&self, &id).await,
+                other => Err(unknown(other)),
+            },
+        }
+    }
+}
+
+impl AdminState for AdminApi {
+    fn call(&self, call: AdminCall) -> AdminFuture {
+        let api = self.clone();
+        Box::pin(async move { api.run(call).await.map(|value| value.to_string()) })
+    }
+}
+
+fn unknown(collection: &str) -> AdminError {
+    AdminError::NotFound(format!("no collection named {collection:?}"))
+}
+
+/// How the plugin hears of a state failure: an id that cannot exist is not found; the
+/// store failing is unavailable, without the store's details.
+impl From<StateError> for AdminError {
+    fn from(error: StateError) -> Self {
+        match error {
+            StateError::BadId { kind, id } => Self::NotFound(format!("no {kind} item {id:?}")),
+            other => {
+                tracing::error!(target: "archway.admin", error = %other, "admin state failed");
+                Self::Unavailable("the store cannot be reached".to_owned())
+            }
+        }
+    }
+}
+
+/// A page of items as the `admin` import's `list` answers it.
+fn page(total: usize, items: Vec<Value>) -> Value {
+    serde_json::json!({ "total": total, "items": items })
+}
+
+/// Not found, naming what.
+fn not_found(what: &str, id: &str) -> AdminError {
+    AdminError::NotFound(format!("no {what} with id {id:?}"))
+}
