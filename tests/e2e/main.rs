@@ -4,6 +4,7 @@
 use archway_tests::artifacts::{BARE_AUTHENTICATOR, HELLO_AUTH, MISBEHAVE, USES_KV};
 use archway_tests::{get, send, try_gateway, upstream};
 
+mod admin;
 mod api_keys;
 mod balance;
 mod cache;

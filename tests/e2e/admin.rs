@@ -1,0 +1,712 @@
+//! The admin API end to end: the built-in `admin` plugin behind the gateway's default
+//! authenticator (API keys), replaying the contract's examples (create a route, register
+//! a service instance) against a running gateway, then traffic through what they made;
+//! a second node on the same Redis; and the contract's errors.
+
+use std::time::{Duration, Instant};
+
+use archway::keys::{KeyStore, NewKey};
+use archway_store::testing::RedisServer;
+use archway_tests::{Reply, get, send, try_gateway, upstream};
+use serde_json::{Value, json};
+
+/// A gateway whose only file route is the admin API; routes that name no authenticator
+/// use API keys.
+fn config(store: &str) -> String {
+    format!(
+        r#"
+        [log]
+        access_log = false
+        {store}
+
+        [defaults]
+        authenticate = ["api-keys"]
+
+        [[plugins]]
+        name = "api-keys"
+        builtin = "api-key-auth"
+        capabilities = ["kv"]
+        share = ["api-keys"]
+
+        [[plugins]]
+        name = "admin"
+        builtin = "admin"
+        capabilities = ["admin"]
+        timeout_ms = 1000
+
+        [[routes]]
+        id = "admin"
+        path_pattern = "/admin/*"
+        handler = "admin"
+        "#
+    )
+}
+
+/// Keys for an administrator, a reader and a caller with no admin permission.
+struct Keys {
+    admin: String,
+    reader: String,
+    nobody: String,
+}
+
+async fn keys(gateway: &archway::Running) -> Keys {
+    let store = KeyStore::new(gateway.state().store().clone(), "api-keys");
+    let key = async |permissions: &[&str]| {
+        let new = NewKey {
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            ..NewKey::for_subject("someone")
+        };
+        store.create(&new).await.expect("key created").key
+    };
+    Keys {
+        admin: key(&["gateway.admin"]).await,
+        reader: key(&["gateway.read"]).await,
+        nobody: key(&["user.read"]).await,
+    }
+}
+
+async fn call(
+    gateway: &archway::Running,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> Reply {
+    let body = match body {
+        Value::Null => String::new(),
+        body => body.to_string(),
+    };
+    send(
+        gateway.addr(),
+        method,
+        path,
+        &[("x-api-key", key), ("content-type", "application/json")],
+        &body,
+    )
+    .await
+}
+
+/// Asks until `path` answers `status` (a change reaches routing through the change feed),
+/// at most a second.
+async fn until_status(addr: std::net::SocketAddr, path: &str, key: &str, status: u16) -> Reply {
+    let since = Instant::now();
+    loop {
+        let reply = get(addr, path, &[("x-api-key", key)]).await;
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "{path} still answers {} ({}) a second later",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn is_timestamp(value: &Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    let bytes = text.as_bytes();
+    bytes.len() == 19
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b' ',
+            13 | 16 => *b == b':',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+/// Checks the envelope and hands back `content`.
+fn content(reply: &Reply, status: u16, code: &str) -> Value {
+    let body = reply.json();
+    assert_eq!(reply.status, status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["content"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_examples_make_a_route_and_an_instance_that_serve_traffic() {
+    let upstream = upstream().await;
+    let gateway = try_gateway(&config(""), upstream)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+
+    // The contract's cURL example: create a route.
+    let created = call(
+        &gateway,
+        "POST",
+        "/admin/routes",
+        &keys.admin,
+        &json!({
+            "service_name": "user-service",
+            "path_pattern": "/api/v1/users/*",
+            "target_url": "/users/*",
+            "method": "GET",
+            "requires_auth": true,
+            "rate_limit_rpm": 500
+        }),
+    )
+    .await;
+    let route = content(&created, 201, "S10000");
+    let route_id = route["route_id"].as_str().expect("route_id").to_owned();
+    assert_eq!(route_id.len(), 36, "a UUID: {route}");
+    assert_eq!(route["service_name"], "user-service");
+    assert_eq!(route["path_pattern"], "/api/v1/users/*");
+    assert!(is_timestamp(&route["created_at"]), "{route}");
+
+    // No instance yet: the contract's "no healthy instance".
+    let unavailable = until_status(gateway.addr(), "/api/v1/users/123", &keys.nobody, 503).await;
+    assert_eq!(unavailable.json()["code"], "F50300");
+
+    // The contract's cURL example: register an instance (on our upstream's address).
+    let registered = call(
+        &gateway,
+        "POST",
+        "/admin/services",
+        &keys.admin,
+        &json!({
+            "service_name": "user-service",
+            "instance_id": "user-service-001",
+            "host": "127.0.0.1",
+            "port": upstream.port(),
+            "protocol": "http",
+            "weight": 100
+        }),
+    )
+    .await;
+    let instance = content(&registered, 201, "S10000");
+    assert_eq!(instance["instance_id"], "user-service-001");
+    assert_eq!(instance["service_name"], "user-service");
+    assert_eq!(
+        instance["endpoint"],
+        format!("http://127.0.0.1:{}", upstream.port())
+    );
+    assert!(is_timestamp(&instance["registered_at"]), "{instance}");
+
+    // Traffic flows through the created route to the registered instance, authenticated
+    // by the gateway's default authenticator.
+    let served = until_status(gateway.addr(), "/api/v1/users/123", &keys.nobody, 200).await;
+    assert_eq!(served.json()["path"], "/users/123");
+    assert_eq!(
+        get(gateway.addr(), "/api/v1/users/123", &[]).await.status,
+        401
+    );
+
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/routes?service_name=user-service",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let listed = content(&listed, 200, "S10000");
+    assert_eq!(listed["total"], 1);
+    let first = &listed["routes"][0];
+    for (field, value) in [
+        ("id", json!(route_id)),
+        ("service_name", json!("user-service")),
+        ("path_pattern", json!("/api/v1/users/*")),
+        ("target_url", json!("/users/*")),
+        ("method", json!("GET")),
+        ("version", json!("v1")),
+        ("is_active", json!(true)),
+        ("requires_auth", json!(true)),
+        ("required_permissions", json!([])),
+        ("rate_limit_rpm", json!(500)),
+        ("timeout_seconds", json!(30)),
+        ("priority", json!(0)),
+    ] {
+        assert_eq!(first[field], value, "{field} in {first}");
+    }
+    assert!(is_timestamp(&first["created_at"]), "{first}");
+
+    let services = call(
+        &gateway,
+        "GET",
+        "/admin/services?service_name=user-service",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let services = content(&services, 200, "S10000");
+    assert_eq!(services["service_name"], "user-service");
+    assert_eq!(services["total_instances"], 1);
+    assert_eq!(services["healthy_instances"], 1);
+    let listed_instance = &services["instances"][0];
+    assert_eq!(listed_instance["instance_id"], "user-service-001");
+    assert_eq!(listed_instance["status"], "healthy");
+    assert_eq!(listed_instance["weight"], 100);
+    assert_eq!(listed_instance["id"].as_str().map(str::len), Some(36));
+
+    let updated = call(
+        &gateway,
+        "PUT",
+        &format!("/admin/routes/{route_id}"),
+        &keys.admin,
+        &json!({"rate_limit_rpm": 100, "timeout_seconds": 10}),
+    )
+    .await;
+    let updated = content(&updated, 200, "S10000");
+    assert_eq!(updated["route_id"], route_id.as_str());
+    assert_eq!(
+        updated["updated_fields"],
+        json!(["rate_limit_rpm", "timeout_seconds"])
+    );
+    assert!(is_timestamp(&updated["updated_at"]), "{updated}");
+
+    let drained = call(
+        &gateway,
+        "PUT",
+        "/admin/services/user-service-001",
+        &keys.admin,
+        &json!({"weight": 150, "metadata": {"version": "1.0.1"}}),
+    )
+    .await;
+    let drained = content(&drained, 200, "S10000");
+    assert_eq!(drained["weight"], 150);
+
+    // A soft delete: the route stops matching, and is listed only when asked.
+    let deleted = call(
+        &gateway,
+        "DELETE",
+        &format!("/admin/routes/{route_id}"),
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    let deleted = content(&deleted, 200, "S10000");
+    assert_eq!(deleted["route_id"], route_id.as_str());
+    assert!(is_timestamp(&deleted["deleted_at"]), "{deleted}");
+    let gone = until_status(gateway.addr(), "/api/v1/users/123", &keys.nobody, 404).await;
+    assert_eq!(gone.json()["code"], "F40400");
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/routes?service_name=user-service",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&listed, 200, "S10000")["total"], 0);
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/routes?service_name=user-service&include_deleted=true",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let listed = content(&listed, 200, "S10000");
+    assert!(is_timestamp(&listed["routes"][0]["deleted_at"]), "{listed}");
+
+    let deregistered = call(
+        &gateway,
+        "DELETE",
+        "/admin/services/user-service-001",
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    let deregistered = content(&deregistered, 200, "S10000");
+    assert_eq!(deregistered["instance_id"], "user-service-001");
+    assert!(
+        is_timestamp(&deregistered["deregistered_at"]),
+        "{deregistered}"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_created_on_one_node_serves_on_another_within_a_second() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let store = format!("[store]\nredis_url = \"{}\"\n", redis.url());
+    let a = try_gateway(&config(&store), upstream)
+        .await
+        .expect("node A starts");
+    let b = try_gateway(&config(&store), upstream)
+        .await
+        .expect("node B starts");
+    let keys = keys(&a).await;
+    let registered = call(
+        &a,
+        "POST",
+        "/admin/services",
+        &keys.admin,
+        &json!({"service_name": "orders", "host": "127.0.0.1", "port": upstream.port()}),
+    )
+    .await;
+    let instance = content(&registered, 201, "S10000");
+    assert_eq!(
+        instance["instance_id"], instance["id"],
+        "without an instance_id the instance is named by its UUID"
+    );
+    let created = call(
+        &a,
+        "POST",
+        "/admin/routes",
+        &keys.admin,
+        &json!({"service_name": "orders", "path_pattern": "/orders/*", "target_url": "/*", "method": "ANY"}),
+    )
+    .await;
+    content(&created, 201, "S10000");
+    let served = until_status(b.addr(), "/orders/7", &keys.nobody, 200).await;
+    assert_eq!(served.json()["path"], "/7");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_without_the_permission_are_refused() {
+    let gateway = try_gateway(&config(""), upstream().await)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let route =
+        json!({"service_name": "s", "path_pattern": "/s/*", "target_url": "/*", "method": "GET"});
+
+    let anonymous = send(gateway.addr(), "GET", "/admin/routes", &[], "").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["code"], "F40001");
+
+    for (key, method, path, status, code) in [
+        (&keys.nobody, "GET", "/admin/routes", 403, "F40003"),
+        (&keys.reader, "POST", "/admin/routes", 403, "F40003"),
+        (&keys.reader, "GET", "/admin/routes", 200, "S10000"),
+        (&keys.reader, "GET", "/admin/permissions", 200, "S10000"),
+        (&keys.admin, "PATCH", "/admin/routes", 405, "F40500"),
+        (&keys.admin, "GET", "/admin/nothing", 404, "F40400"),
+    ] {
+        let reply = call(&gateway, method, path, key, &route).await;
+        content(&reply, status, code);
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_fields_unknown_ids_and_duplicates_get_the_contract_errors() {
+    let upstream = upstream().await;
+    let gateway = try_gateway(&config(""), upstream)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let valid =
+        json!({"service_name": "s", "path_pattern": "/s/*", "target_url": "/*", "method": "GET"});
+    let with = |field: &str, value: Value| {
+        let mut route = valid.clone();
+        match value {
+            Value::Null => route.as_object_mut().expect("object").remove(field),
+            value => route
+                .as_object_mut()
+                .expect("object")
+                .insert(field.to_owned(), value),
+        };
+        route
+    };
+    for (route, field) in [
+        (with("path_pattern", Value::Null), "path_pattern"),
+        (with("method", Value::Null), "method"),
+        (with("method", json!("HEAD")), "method"),
+        (with("method", json!("FETCH")), "method"),
+        (with("service_name", json!("x".repeat(101))), "service_name"),
+        (with("target_url", json!("")), "target_url"),
+        (with("rate_limit_rpm", json!("many")), "rate_limit_rpm"),
+        (with("timeout_seconds", json!(0)), "timeout_seconds"),
+        (
+            with("permission_check_strategy", json!("some")),
+            "permission_check_strategy",
+        ),
+        (
+            with("load_balance_strategy", json!("random")),
+            "load_balance_strategy",
+        ),
+        (with("colour", json!("blue")), "colour"),
+        (with("id", json!("mine")), "id"),
+    ] {
+        let reply = call(&gateway, "POST", "/admin/routes", &keys.admin, &route).await;
+        let details = content(&reply, 400, "F40000");
+        assert_eq!(details["field"], field, "{route} gave {details}");
+    }
+
+    let created = call(&gateway, "POST", "/admin/routes", &keys.admin, &valid).await;
+    let id = content(&created, 201, "S10000")["route_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let duplicate = call(&gateway, "POST", "/admin/routes", &keys.admin, &valid).await;
+    content(&duplicate, 409, "F40900");
+    let renamed = call(
+        &gateway,
+        "PUT",
+        &format!("/admin/routes/{id}"),
+        &keys.admin,
+        &json!({"priority": "high"}),
+    )
+    .await;
+    assert_eq!(content(&renamed, 400, "F40000")["field"], "priority");
+    for (method, path) in [
+        ("PUT", "/admin/routes/no-such-route"),
+        ("DELETE", "/admin/routes/no-such-route"),
+        ("GET", "/admin/routes/no-such-route"),
+        ("PUT", "/admin/services/no-such-instance"),
+        ("DELETE", "/admin/services/no-such-instance"),
+        ("DELETE", "/admin/permissions/no.such"),
+    ] {
+        let reply = call(&gateway, method, path, &keys.admin, &json!({"weight": 5})).await;
+        content(&reply, 404, "F40400");
+    }
+    let file_route = call(
+        &gateway,
+        "DELETE",
+        "/admin/routes/admin",
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    content(&file_route, 409, "F40900");
+
+    let unnamed = call(
+        &gateway,
+        "GET",
+        "/admin/services",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&unnamed, 400, "F40000")["field"], "service_name");
+    let paged = call(
+        &gateway,
+        "GET",
+        "/admin/routes?size=0",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&paged, 400, "F40000")["field"], "size");
+    for (instance, field) in [
+        (json!({"service_name": "s", "host": "h", "port": 0}), "port"),
+        (
+            json!({"service_name": "s", "host": "h", "port": 80, "weight": 1001}),
+            "weight",
+        ),
+        (json!({"service_name": "s", "port": 80}), "host"),
+        (
+            json!({"service_name": "s", "host": "h", "port": 80, "protocol": "ftp"}),
+            "protocol",
+        ),
+    ] {
+        let reply = call(&gateway, "POST", "/admin/services", &keys.admin, &instance).await;
+        assert_eq!(content(&reply, 400, "F40000")["field"], field, "{instance}");
+    }
+    let instance =
+        json!({"service_name": "s", "instance_id": "s-1", "host": "127.0.0.1", "port": 80});
+    content(
+        &call(&gateway, "POST", "/admin/services", &keys.admin, &instance).await,
+        201,
+        "S10000",
+    );
+    content(
+        &call(&gateway, "POST", "/admin/services", &keys.admin, &instance).await,
+        409,
+        "F40900",
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_listed_created_and_system_ones_kept() {
+    let gateway = try_gateway(&config(""), upstream().await)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/permissions",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let listed = content(&listed, 200, "S10000");
+    assert_eq!(listed["total"], 2);
+    let admin = &listed["permissions"][0];
+    assert_eq!(admin["permission_code"], "gateway.admin");
+    assert_eq!(admin["is_system"], true);
+    assert_eq!(admin["actions"], json!(["read", "write", "delete"]));
+
+    let custom = json!({
+        "permission_code": "custom.permission",
+        "permission_name": "自定義權限",
+        "description": "自定義權限描述",
+        "resource_type": "custom",
+        "actions": ["read", "write"],
+    });
+    let created = call(&gateway, "POST", "/admin/permissions", &keys.admin, &custom).await;
+    let created = content(&created, 201, "S10000");
+    assert_eq!(created["permission_code"], "custom.permission");
+    assert_eq!(created["is_system"], false);
+    assert!(is_timestamp(&created["created_at"]), "{created}");
+    content(
+        &call(&gateway, "POST", "/admin/permissions", &keys.admin, &custom).await,
+        409,
+        "F40900",
+    );
+    let long =
+        json!({"permission_code": "x", "permission_name": "y", "description": "d".repeat(501)});
+    let refused = call(&gateway, "POST", "/admin/permissions", &keys.admin, &long).await;
+    assert_eq!(content(&refused, 400, "F40000")["field"], "description");
+
+    content(
+        &call(
+            &gateway,
+            "DELETE",
+            "/admin/permissions/gateway.admin",
+            &keys.admin,
+            &Value::Null,
+        )
+        .await,
+        409,
+        "F40900",
+    );
+    content(
+        &call(
+            &gateway,
+            "DELETE",
+            "/admin/permissions/custom.permission",
+            &keys.admin,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/permissions",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&listed, 200, "S10000")["total"], 2);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_creates_each_route_it_can_and_reports_each_failure() {
+    let gateway = try_gateway(&config(""), upstream().await)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let batch = json!({"routes": [
+        {"service_name": "user-service", "path_pattern": "/api/v1/users/profile", "target_url": "/users/profile", "method": "GET", "requires_auth": true, "rate_limit_rpm": 200},
+        {"service_name": "order-service", "path_pattern": "/api/v1/orders", "target_url": "/orders", "method": "POST", "requires_auth": true, "rate_limit_rpm": 100},
+        {"service_name": "order-service", "path_pattern": "/api/v1/orders", "target_url": "/orders", "method": "TRACE"},
+    ]});
+    let reply = call(&gateway, "POST", "/admin/batch/routes", &keys.admin, &batch).await;
+    let outcome = content(&reply, 200, "S10000");
+    assert_eq!(
+        (
+            outcome["total"].clone(),
+            outcome["successful"].clone(),
+            outcome["failed"].clone()
+        ),
+        (json!(3), json!(2), json!(1))
+    );
+    assert_eq!(outcome["results"][0]["status"], "success");
+    assert_eq!(
+        outcome["results"][1]["data"]["path_pattern"],
+        "/api/v1/orders"
+    );
+    assert_eq!(
+        outcome["results"][1]["data"]["route_id"]
+            .as_str()
+            .map(str::len),
+        Some(36)
+    );
+    assert_eq!(outcome["results"][2]["status"], "failed");
+    assert_eq!(outcome["errors"][0]["index"], 2);
+    assert_eq!(outcome["errors"][0]["code"], "F40000");
+    assert_eq!(outcome["errors"][0]["content"]["field"], "method");
+
+    let too_many = json!({"routes": vec![json!({}); 101]});
+    let refused = call(
+        &gateway,
+        "POST",
+        "/admin/batch/routes",
+        &keys.admin,
+        &too_many,
+    )
+    .await;
+    assert_eq!(content(&refused, 400, "F40000")["field"], "routes");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_stored_records_are_skipped_and_the_others_still_serve() {
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let store = format!("[store]\nredis_url = \"{}\"\n", redis.url());
+    let a = try_gateway(&config(&store), upstream)
+        .await
+        .expect("node A starts");
+    let keys = keys(&a).await;
+
+    // Records written behind the admin API's back: one that is not JSON, one whose
+    // handler no config defines.
+    let state = a.state();
+    state
+        .store()
+        .set("archway:state/routes/garbled", b"{not json", None)
+        .await
+        .expect("raw write");
+    let ghost: archway_config::Config = toml::from_str(
+        "[[routes]]\nid = \"ghost\"\npath_pattern = \"/ghost\"\nhandler = \"ghost\"\nrequires_auth = false\n",
+    )
+    .expect("route record");
+    state
+        .put(
+            archway::Kind::Route,
+            "ghost",
+            &archway::RouteRecord::new(ghost.routes[0].clone()),
+        )
+        .await
+        .expect("stored");
+
+    // Changes made afterwards still reach routing.
+    let registered =
+        json!({"service_name": "orders", "host": "127.0.0.1", "port": upstream.port()});
+    content(
+        &call(&a, "POST", "/admin/services", &keys.admin, &registered).await,
+        201,
+        "S10000",
+    );
+    let route = json!({"service_name": "orders", "path_pattern": "/orders/*", "target_url": "/*", "method": "GET"});
+    content(
+        &call(&a, "POST", "/admin/routes", &keys.admin, &route).await,
+        201,
+        "S10000",
+    );
+    until_status(a.addr(), "/orders/1", &keys.nobody, 200).await;
+
+    // A node that starts now serves the good records from the start.
+    let b = try_gateway(&config(&store), upstream)
+        .await
+        .expect("node B starts");
+    assert_eq!(
+        get(b.addr(), "/orders/1", &[("x-api-key", &keys.nobody)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(get(b.addr(), "/ghost", &[]).await.status, 404);
+    a.stop().await;
+    b.stop().await;
+}
