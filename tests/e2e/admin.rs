@@ -51,17 +51,17 @@ struct Keys {
 
 async fn keys(gateway: &archway::Running) -> Keys {
     let store = KeyStore::new(gateway.state().store().clone(), "api-keys");
-    let key = async |permissions: &[&str]| {
+    let key = async |subject: &str, permissions: &[&str]| {
         let new = NewKey {
             permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            ..NewKey::for_subject("someone")
+            ..NewKey::for_subject(subject)
         };
         store.create(&new).await.expect("key created").key
     };
     Keys {
-        admin: key(&["gateway.admin"]).await,
-        reader: key(&["gateway.read"]).await,
-        nobody: key(&["user.read"]).await,
+        admin: key("ops", &["gateway.admin"]).await,
+        reader: key("auditor", &["gateway.read"]).await,
+        nobody: key("someone", &["user.read"]).await,
     }
 }
 

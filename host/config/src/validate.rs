@@ -515,6 +515,16 @@ fn check_route(config: &Config, route: &RouteConfig, problems: &mut Vec<String>)
     match (&route.handler, route.service_name.as_str()) {
         (Some(handler), _) => {
             check_plugin_ref(config, &at, "handler", handler, problems);
+            let privileged = config
+                .plugin(handler)
+                .is_some_and(|p| p.capabilities.contains(&Capability::Admin));
+            if privileged && !route.requires_auth {
+                problems.push(format!(
+                    "{at}: handler {handler} is granted `admin`, so the route must authenticate \
+                     its callers: remove requires_auth = false and list an authenticate plugin \
+                     (or set [defaults] authenticate); the admin API has no default credentials"
+                ));
+            }
             if route.websocket {
                 problems.push(format!(
                     "{at}: websocket = true needs an upstream service_name: a handler plugin \
@@ -843,6 +853,22 @@ mod tests {
         ))
         .expect_err("an undefined default");
         assert!(err.to_string().contains("ghost is not defined"), "{err}");
+    }
+
+    #[test]
+    fn a_handler_granted_admin_must_authenticate_its_callers() {
+        let admin =
+            "[[plugins]]\nname = \"admin\"\nbuiltin = \"admin\"\ncapabilities = [\"admin\"]\n";
+        let route = "[[routes]]\npath_pattern = \"/admin/*\"\nhandler = \"admin\"\n";
+        let err = parse(&format!("{admin}{route}requires_auth = false\n"))
+            .expect_err("an open admin API");
+        assert!(err.to_string().contains("no default credentials"), "{err}");
+        let err = parse(&format!("{admin}{route}")).expect_err("no authenticator");
+        assert!(err.to_string().contains("[defaults] authenticate"), "{err}");
+        parse(&format!(
+            "[defaults]\nauthenticate = [\"admin\"]\n{admin}{route}"
+        ))
+        .expect("authenticated");
     }
 
     #[test]

@@ -46,6 +46,16 @@ pub enum AdminCall {
     },
 }
 
+/// Who asks for an admin operation: the plugin, and the principal of the request it
+/// serves (none outside a request); what the audit log records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The request's principal's subject.
+    pub subject: Option<String>,
+}
+
 /// Why an admin operation failed, as the plugin is told.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AdminError {
@@ -83,8 +93,8 @@ pub type AdminFuture = Pin<Box<dyn Future<Output = Result<String, AdminError>> +
 
 /// The gateway's state as privileged plugins see it; the gateway implements it.
 pub trait AdminState: Send + Sync + 'static {
-    /// Runs one operation.
-    fn call(&self, call: AdminCall) -> AdminFuture;
+    /// Runs one operation for `caller`.
+    fn call(&self, call: AdminCall, caller: Caller) -> AdminFuture;
 }
 
 /// Runs `call` through the granted state, before `deadline` (what is left of the route's
@@ -93,6 +103,7 @@ async fn run(
     grant: Option<AdminGrant>,
     deadline: Option<Instant>,
     call: AdminCall,
+    caller: Caller,
 ) -> Result<String, WitAdminError> {
     let Some(state) = grant else {
         return Err(WitAdminError::Unavailable(
@@ -100,14 +111,14 @@ async fn run(
         ));
     };
     let outcome = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, state.call(call))
+        Some(deadline) => tokio::time::timeout_at(deadline, state.call(call, caller))
             .await
             .unwrap_or_else(|_| {
                 Err(AdminError::Unavailable(
                     "the request's time ran out".to_owned(),
                 ))
             }),
-        None => state.call(call).await,
+        None => state.call(call, caller).await,
     };
     outcome.map_err(|error| match error {
         AdminError::NotFound(why) => WitAdminError::NotFound(why),
@@ -120,12 +131,16 @@ async fn run(
 }
 
 impl HostState {
-    /// Runs `call` with this instance's grant and deadline.
+    /// Runs `call` with this instance's grant and deadline, for the request's principal.
     fn admin(
         &self,
         call: AdminCall,
     ) -> impl Future<Output = Result<String, WitAdminError>> + use<> {
-        run(self.admin.clone(), self.request.deadline, call)
+        let caller = Caller {
+            plugin: self.plugin.to_string(),
+            subject: self.request.principal.as_ref().map(|p| p.subject.clone()),
+        };
+        run(self.admin.clone(), self.request.deadline, call, caller)
     }
 }
 

@@ -33,7 +33,7 @@ mod state;
 mod upstream;
 mod validate;
 
-pub use admin::{AdminCall, AdminError, AdminFuture, AdminState};
+pub use admin::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
 pub use bindings::types::{Principal, Quota, RouteInfo};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};

@@ -1,11 +1,13 @@
 //! First-party `handle` plugin: the admin REST API of `../shared/contracts/gateway-admin-api.md`
-//! (routes, batch routes, service instances, permissions) over the privileged `admin`
-//! import, so what it writes is live on every node's data path at once.
+//! (routes, batch routes, service instances, permissions) and the audit log of every
+//! change, over the privileged `admin` import, so what it writes is live on every node's
+//! data path at once.
 //!
 //! Every call needs a principal (the route's authenticate plugins give it): reads need
 //! `gateway.read` or `gateway.admin`, writes `gateway.admin`. Answers use the contract's
 //! envelope; see the README for each endpoint and the contract notes.
 
+mod audit;
 mod envelope;
 mod permissions;
 mod routes;
@@ -108,6 +110,7 @@ impl Admin {
             Endpoint::CreatePermission => permissions::create(&body(request)?),
             Endpoint::GetPermission(id) => permissions::get(id),
             Endpoint::DeletePermission(id) => permissions::delete(id),
+            Endpoint::Audit => audit::list(&query),
         }
     }
 }
@@ -129,6 +132,7 @@ enum Endpoint<'a> {
     CreatePermission,
     GetPermission(&'a str),
     DeletePermission(&'a str),
+    Audit,
 }
 
 fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Failure> {
@@ -148,11 +152,12 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["permissions"], "POST") => Endpoint::CreatePermission,
         (["permissions", id], "GET") => Endpoint::GetPermission(id),
         (["permissions", id], "DELETE") => Endpoint::DeletePermission(id),
+        (["audit"], "GET") => Endpoint::Audit,
         (
             ["routes" | "services" | "permissions"] | ["routes" | "services" | "permissions", _],
             _,
         )
-        | (["batch", "routes"], _) => return Err(Failure::method_not_allowed()),
+        | (["batch", "routes"] | ["audit"], _) => return Err(Failure::method_not_allowed()),
         _ => return Err(Failure::not_found("no admin endpoint at this path")),
     };
     Ok(found)

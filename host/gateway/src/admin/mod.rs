@@ -1,8 +1,10 @@
 //! The gateway's side of the `admin` import: the routes, service instances and
 //! permissions that privileged plugins (the `admin` plugin) read and change. Every write
 //! is checked field by field and against the config serving now before it is stored, so
-//! what the store holds always fits; the change feed then makes it live on every node.
+//! what the store holds always fits; the change feed then makes it live on every node,
+//! and the audit log records who changed what.
 
+mod audit;
 mod input;
 mod instances;
 mod permissions;
@@ -11,7 +13,7 @@ mod routes;
 use std::sync::{Arc, OnceLock};
 
 use archway_proxy::Snapshot;
-use archway_runtime::{AdminCall, AdminError, AdminFuture, AdminState};
+use archway_runtime::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
 use serde_json::Value;
 
 use crate::state::{GatewayState, StateError};
@@ -46,55 +48,101 @@ impl AdminApi {
             .ok_or_else(|| AdminError::Unavailable("the gateway is still starting".to_owned()))
     }
 
-    async fn run(self, call: AdminCall) -> Result<Value, AdminError> {
+    /// Runs `call`; a change that succeeds is written to the audit log.
+    async fn run(self, call: AdminCall, caller: Caller) -> Result<Value, AdminError> {
         match call {
-            AdminCall::Get { collection, id } => match collection.as_str() {
-                "routes" => routes::get(&self, &id).await,
-                "services" => instances::get(&self, &id).await,
-                "permissions" => permissions::get(&self, &id).await,
-                other => Err(unknown(other)),
-            },
+            AdminCall::Get { collection, id } => self.get(&collection, &id).await,
             AdminCall::List { collection, query } => {
-                let query = input::Query::parse(&query);
-                match collection.as_str() {
-                    "routes" => routes::list(&self, &query).await,
-                    "services" => instances::list(&self, &query).await,
-                    "permissions" => permissions::list(&self, &query).await,
-                    other => Err(unknown(other)),
-                }
+                self.list(&collection, &input::Query::parse(&query)).await
             }
             AdminCall::Put {
                 collection,
                 id,
                 body,
             } => {
-                let body = input::object(&body)?;
-                match (collection.as_str(), id) {
-                    ("routes", None) => routes::create(&self, body).await,
-                    ("routes", Some(id)) => routes::update(&self, &id, body).await,
-                    ("services", None) => instances::register(&self, body).await,
-                    ("services", Some(id)) => instances::update(&self, &id, body).await,
-                    ("permissions", None) => permissions::create(&self, body).await,
-                    ("permissions", Some(_)) => Err(AdminError::Conflict(
-                        "permissions cannot be changed: delete and create again".to_owned(),
-                    )),
-                    (other, _) => Err(unknown(other)),
-                }
+                let before = match &id {
+                    Some(id) => self.get(&collection, id).await.ok(),
+                    None => None,
+                };
+                let after = self.put(&collection, id.as_deref(), &body).await?;
+                let action = if before.is_some() { "update" } else { "create" };
+                let change = audit::Change {
+                    action,
+                    collection: &collection,
+                    before: before.as_ref(),
+                    after: &after,
+                };
+                audit::record(&self, &caller, change).await;
+                Ok(after)
             }
-            AdminCall::Delete { collection, id } => match collection.as_str() {
-                "routes" => routes::delete(&self, &id).await,
-                "services" => instances::deregister(&self, &id).await,
-                "permissions" => permissions::delete(&self, &id).await,
-                other => Err(unknown(other)),
-            },
+            AdminCall::Delete { collection, id } => {
+                let before = self.get(&collection, &id).await.ok();
+                let after = self.delete(&collection, &id).await?;
+                let change = audit::Change {
+                    action: "delete",
+                    collection: &collection,
+                    before: before.as_ref(),
+                    after: &after,
+                };
+                audit::record(&self, &caller, change).await;
+                Ok(after)
+            }
+        }
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Value, AdminError> {
+        match collection {
+            "routes" => routes::get(self, id).await,
+            "services" => instances::get(self, id).await,
+            "permissions" => permissions::get(self, id).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn list(&self, collection: &str, query: &input::Query) -> Result<Value, AdminError> {
+        match collection {
+            "routes" => routes::list(self, query).await,
+            "services" => instances::list(self, query).await,
+            "permissions" => permissions::list(self, query).await,
+            "audit" => audit::list(self, query).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn put(
+        &self,
+        collection: &str,
+        id: Option<&str>,
+        body: &str,
+    ) -> Result<Value, AdminError> {
+        let body = input::object(body)?;
+        match (collection, id) {
+            ("routes", None) => routes::create(self, body).await,
+            ("routes", Some(id)) => routes::update(self, id, body).await,
+            ("services", None) => instances::register(self, body).await,
+            ("services", Some(id)) => instances::update(self, id, body).await,
+            ("permissions", None) => permissions::create(self, body).await,
+            ("permissions", Some(_)) => Err(AdminError::Conflict(
+                "permissions cannot be changed: delete and create again".to_owned(),
+            )),
+            (other, _) => Err(unknown(other)),
+        }
+    }
+
+    async fn delete(&self, collection: &str, id: &str) -> Result<Value, AdminError> {
+        match collection {
+            "routes" => routes::delete(self, id).await,
+            "services" => instances::deregister(self, id).await,
+            "permissions" => permissions::delete(self, id).await,
+            other => Err(unknown(other)),
         }
     }
 }
 
 impl AdminState for AdminApi {
-    fn call(&self, call: AdminCall) -> AdminFuture {
+    fn call(&self, call: AdminCall, caller: Caller) -> AdminFuture {
         let api = self.clone();
-        Box::pin(async move { api.run(call).await.map(|value| value.to_string()) })
+        Box::pin(async move { api.run(call, caller).await.map(|value| value.to_string()) })
     }
 }
 
