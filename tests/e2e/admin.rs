@@ -710,3 +710,65 @@ async fn bad_stored_records_are_skipped_and_the_others_still_serve() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_without_credentials_and_reports_the_store() {
+    let mut redis = RedisServer::running();
+    let upstream = upstream().await;
+    let store = format!("[store]\nredis_url = \"{}\"\n", redis.url());
+    let gateway = try_gateway(&config(&store), upstream)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let route =
+        json!({"service_name": "s", "path_pattern": "/s/*", "target_url": "/*", "method": "GET"});
+    content(
+        &call(&gateway, "POST", "/admin/routes", &keys.admin, &route).await,
+        201,
+        "S10000",
+    );
+
+    // The contract's Python and JS clients: a plain GET, no token.
+    let since = Instant::now();
+    let healthy = loop {
+        let reply = get(gateway.addr(), "/health", &[]).await;
+        let health = content(&reply, 200, "S10000");
+        if health["active_routes"] == 2 || since.elapsed() > Duration::from_secs(1) {
+            break health;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(healthy["status"], "healthy");
+    assert_eq!(healthy["service"], "api-gateway");
+    assert!(is_timestamp(&healthy["timestamp"]), "{healthy}");
+    assert_eq!(healthy["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(healthy["database"], "connected");
+    assert_eq!(healthy["cache"], "connected");
+    assert_eq!(
+        healthy["active_routes"], 2,
+        "the admin route and the created one"
+    );
+
+    redis.stop();
+    let reply = get(gateway.addr(), "/health", &[]).await;
+    let unhealthy = content(&reply, 503, "F50000");
+    assert_eq!(unhealthy["status"], "unhealthy");
+    let database = unhealthy["database"].as_str().expect("database");
+    assert!(database.starts_with("error: "), "{unhealthy}");
+    assert!(
+        !database.contains("127.0.0.1"),
+        "no address leaks: {unhealthy}"
+    );
+    assert_eq!(
+        unhealthy["cache"], unhealthy["database"],
+        "the shared cache is on the store"
+    );
+    let issues = unhealthy["issues"].as_array().expect("issues");
+    assert!(
+        issues[0]
+            .as_str()
+            .is_some_and(|i| i.starts_with("数据库: ")),
+        "{unhealthy}"
+    );
+    gateway.stop().await;
+}

@@ -22,6 +22,9 @@ pub struct Config {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The health endpoint.
+    #[serde(default)]
+    pub health: HealthEndpointConfig,
     /// Where gateway state and plugin data live.
     #[serde(default)]
     pub store: StoreSettings,
@@ -267,6 +270,26 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             path: "/metrics".to_owned(),
+        }
+    }
+}
+
+/// The health endpoint, answered on the gateway's listener before routing and without
+/// credentials, in the admin contract's shape (a load balancer's probe).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthEndpointConfig {
+    /// Whether `GET <path>` answers.
+    pub enabled: bool,
+    /// The endpoint's path.
+    pub path: String,
+}
+
+impl Default for HealthEndpointConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/health".to_owned(),
         }
     }
 }

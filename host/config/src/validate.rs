@@ -96,25 +96,33 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems.push(format!("identity: header {name} is named twice"));
         }
     }
-    let metrics = &config.metrics;
-    if !metrics.path.starts_with('/') || metrics.path.contains(['{', '}', '*', '?']) {
-        problems.push(format!(
-            "metrics: path {:?} must be a plain path starting with /",
-            metrics.path
-        ));
-    }
-    if metrics.enabled {
-        for route in config
-            .routes
-            .iter()
-            .filter(|r| r.path_pattern == metrics.path)
-        {
+    let endpoints = [
+        ("metrics", config.metrics.enabled, &config.metrics.path),
+        ("health", config.health.enabled, &config.health.path),
+    ];
+    for (name, enabled, path) in endpoints {
+        if !path.starts_with('/') || path.contains(['{', '}', '*', '?']) {
             problems.push(format!(
-                "route {}: path_pattern {} is the metrics endpoint's path, which is answered \
-                 before routing (set [metrics] path or enabled = false)",
+                "{name}: path {path:?} must be a plain path starting with /"
+            ));
+        }
+        if !enabled {
+            continue;
+        }
+        for route in config.routes.iter().filter(|r| &r.path_pattern == path) {
+            problems.push(format!(
+                "route {}: path_pattern {} is the {name} endpoint's path, which is answered \
+                 before routing (set [{name}] path or enabled = false)",
                 route.id, route.path_pattern
             ));
         }
+    }
+    if config.metrics.enabled && config.health.enabled && config.metrics.path == config.health.path
+    {
+        problems.push(format!(
+            "health: path {} is the metrics endpoint's too",
+            config.health.path
+        ));
     }
     for prefix in config.error_formats.keys() {
         if !prefix.starts_with('/') {
@@ -1093,6 +1101,20 @@ mod tests {
               (its calls fail with unknown-service unless the admin API adds it)"
             ]
         );
+    }
+
+    #[test]
+    fn the_health_path_is_the_endpoints_unless_moved_or_off() {
+        let route = "[[routes]]\nid = \"h\"\npath_pattern = \"/health\"\nservice_name = \"users\"\nrequires_auth = false\n";
+        let err = parse(&format!("{SERVICE}{route}")).expect_err("the endpoint's path");
+        assert!(
+            err.to_string()
+                .contains("route h: path_pattern /health is the health endpoint's path"),
+            "{err}"
+        );
+        parse(&format!("{SERVICE}[health]\nenabled = false\n{route}")).expect("endpoint off");
+        let err = parse("[health]\npath = \"/metrics\"\n").expect_err("one path, two endpoints");
+        assert!(err.to_string().contains("metrics endpoint's too"), "{err}");
     }
 
     #[test]

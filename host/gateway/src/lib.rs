@@ -13,7 +13,6 @@ mod status;
 mod sync;
 pub mod telemetry;
 mod ticks;
-mod timestamp;
 pub mod tokens;
 mod watch;
 

@@ -97,7 +97,7 @@ impl RouteRecord {
     pub fn new(route: RouteConfig) -> Self {
         Self {
             route,
-            created_at: crate::timestamp::now(),
+            created_at: archway_proxy::timestamp::now(),
             updated_at: None,
             deleted_at: None,
         }

@@ -57,6 +57,8 @@ pub struct Router {
     patterns: Vec<Indexed>,
     /// The versions the routes serve, as requests name them.
     versions: HashSet<String>,
+    /// How many routes it serves.
+    active: usize,
 }
 
 /// Why a request has no route.
@@ -148,10 +150,16 @@ impl Router {
             })
             .collect();
         Ok(Self {
+            active: groups.iter().map(|group| group.routes.len()).sum(),
             tables,
             patterns,
             versions,
         })
+    }
+
+    /// How many routes it serves (the active ones).
+    pub fn active_routes(&self) -> usize {
+        self.active
     }
 
     /// The route for a request by the rule, versions included, and the path it routed

@@ -28,6 +28,7 @@ use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::pipeline;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
+use crate::status;
 use crate::tls_listener::{Acceptor, Certificates};
 use crate::tunnel::Tunnels;
 
@@ -215,6 +216,12 @@ impl Proxy {
         let snapshot = self.snapshot.load_full();
         if let Some(scrape) = self.scrape(&snapshot, &request) {
             return scrape.map(|body| CountedBody::new(body, sent_bytes));
+        }
+        let probe = &snapshot.config().health;
+        if probe.enabled && request.method() == Method::GET && request.uri().path() == probe.path {
+            return status::health(&snapshot, self.limits.as_ref(), self.cache.is_shared())
+                .await
+                .map(|body| CountedBody::new(body, sent_bytes));
         }
         let started = Instant::now();
         let method = request.method().clone();

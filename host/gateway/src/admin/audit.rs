@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::AdminApi;
 use super::input::Query;
-use crate::timestamp;
+use archway_proxy::timestamp;
 
 /// The stream of audit entries.
 const STREAM: &str = "archway:audit";

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::input::{self, Query};
 use super::{AdminApi, not_found};
 use crate::state::{InstanceRecord, Kind};
-use crate::timestamp;
+use archway_proxy::timestamp;
 
 /// One registered instance.
 pub(super) async fn get(api: &AdminApi, instance_id: &str) -> Result<Value, AdminError> {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::input::{self, Query};
 use super::{AdminApi, not_found, page};
 use crate::state::{Kind, PermissionRecord};
-use crate::timestamp;
+use archway_proxy::timestamp;
 
 /// The system permissions every gateway has: `(id, code, name, description, actions)`.
 const SEEDED: [(&str, &str, &str, &str, &[&str]); 2] = [

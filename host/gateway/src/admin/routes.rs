@@ -12,7 +12,7 @@ use super::input::{self, Query};
 use super::{AdminApi, not_found, page};
 use crate::state::{Kind, RouteRecord};
 use crate::sync::fitting;
-use crate::timestamp;
+use archway_proxy::timestamp;
 
 /// One route, live or deleted.
 pub(super) async fn get(api: &AdminApi, id: &str) -> Result<Value, AdminError> {

@@ -95,6 +95,11 @@ impl ResponseCache {
         }
     }
 
+    /// Whether entries are shared with other nodes through the store.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The cached answer to a request on a caching route (`Break`), or the miss its
     /// response may be kept under; `None` when the request is not cached at all.
     pub(crate) async fn look_up(

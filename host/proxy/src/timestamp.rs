@@ -1,9 +1,10 @@
-//! Timestamps as the admin contract writes them: `YYYY-MM-DD HH:MM:SS`, in UTC.
+//! Timestamps as the admin contract writes them: `YYYY-MM-DD HH:MM:SS`, in UTC (the
+//! health endpoint's and the admin API's).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in the contract's format.
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
@@ -11,7 +12,7 @@ pub(crate) fn now() -> String {
 }
 
 /// `seconds` after the Unix epoch, in the contract's format.
-pub(crate) fn format(seconds: u64) -> String {
+pub fn format(seconds: u64) -> String {
     let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX);
     let rest = seconds % 86_400;
     let (year, month, day) = civil_date(days);
