@@ -772,3 +772,149 @@ async fn health_answers_without_credentials_and_reports_the_store() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_api_keys_and_token_revocations_are_managed_and_live_at_once() {
+    let gateway = try_gateway(&config(""), upstream().await)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+
+    // A key made through the API: shown once, then it authenticates.
+    let made = call(
+        &gateway,
+        "POST",
+        "/admin/api-keys",
+        &keys.admin,
+        &json!({"subject": "bob", "roles": ["route-readers"]}),
+    )
+    .await;
+    let made = content(&made, 201, "S10000");
+    let bob = made["key"].as_str().expect("the key, once").to_owned();
+    let bob_id = made["id"].as_str().expect("id").to_owned();
+    assert!(is_timestamp(&made["created_at"]), "{made}");
+    let refused = call(&gateway, "GET", "/admin/routes", &bob, &Value::Null).await;
+    content(&refused, 403, "F40003");
+
+    // A role managed through the API grants its permissions on the next request.
+    let role = json!({"name": "route-readers", "permissions": ["gateway.read"]});
+    let role = content(
+        &call(&gateway, "POST", "/admin/roles", &keys.admin, &role).await,
+        201,
+        "S10000",
+    );
+    assert_eq!(role["permissions"], json!(["gateway.read"]));
+    let since = Instant::now();
+    while call(&gateway, "GET", "/admin/routes", &bob, &Value::Null)
+        .await
+        .status
+        != 200
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "the role is not live"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let roles = content(
+        &call(&gateway, "GET", "/admin/roles", &keys.reader, &Value::Null).await,
+        200,
+        "S10000",
+    );
+    assert_eq!(roles["roles"][0]["name"], "route-readers");
+
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/api-keys?subject=bob",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let listed = content(&listed, 200, "S10000");
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["api_keys"][0]["id"], bob_id.as_str());
+    assert!(
+        !listed.to_string().contains(&bob),
+        "a listing never shows a key"
+    );
+    for (body, field) in [
+        (json!({"subject": ""}), "subject"),
+        (json!({"subject": "x", "per_minute": 0}), "per_minute"),
+        (json!({"roles": ["r"]}), "subject"),
+    ] {
+        let reply = call(&gateway, "POST", "/admin/api-keys", &keys.admin, &body).await;
+        assert_eq!(content(&reply, 400, "F40000")["field"], field, "{body}");
+    }
+
+    let revoked = call(
+        &gateway,
+        "DELETE",
+        &format!("/admin/api-keys/{bob_id}"),
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    assert!(is_timestamp(
+        &content(&revoked, 200, "S10000")["revoked_at"]
+    ));
+    assert_eq!(
+        call(&gateway, "GET", "/admin/routes", &bob, &Value::Null)
+            .await
+            .status,
+        401
+    );
+    content(
+        &call(
+            &gateway,
+            "DELETE",
+            &format!("/admin/api-keys/{bob_id}"),
+            &keys.admin,
+            &Value::Null,
+        )
+        .await,
+        409,
+        "F40900",
+    );
+
+    let expires_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let revocation = json!({"jti": "token-7", "expires_at": expires_at});
+    let revoked = call(
+        &gateway,
+        "POST",
+        "/admin/tokens/revoke",
+        &keys.admin,
+        &revocation,
+    )
+    .await;
+    assert_eq!(content(&revoked, 200, "S10000")["jti"], "token-7");
+    for (body, field) in [
+        (json!({}), "token"),
+        (json!({"token": "not a jwt"}), "token"),
+    ] {
+        let reply = call(&gateway, "POST", "/admin/tokens/revoke", &keys.admin, &body).await;
+        assert_eq!(content(&reply, 400, "F40000")["field"], field, "{body}");
+    }
+
+    let audit = call(&gateway, "GET", "/admin/audit", &keys.reader, &Value::Null).await;
+    let audit = content(&audit, 200, "S10000");
+    assert!(
+        !audit.to_string().contains(&bob),
+        "the audit log never holds a key"
+    );
+    let collections: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["collection"].as_str())
+        .collect();
+    assert_eq!(
+        collections,
+        ["api-keys", "roles", "api-keys", "revoked-tokens"]
+    );
+    gateway.stop().await;
+}

@@ -92,6 +92,12 @@ impl KeyStore {
         }
     }
 
+    /// The keys of `config`'s `api-key-auth` plugin (the one named `plugin` when given)
+    /// in `store`.
+    pub fn for_plugin(store: Store, config: &Config, plugin: Option<&str>) -> anyhow::Result<Self> {
+        Ok(Self::new(store, namespace(config, plugin)?))
+    }
+
     /// Opens the store `config` names, for the keys of its `api-key-auth` plugin (the one
     /// named `plugin` when given).
     pub async fn open(config: &Config, plugin: Option<&str>) -> anyhow::Result<Self> {
@@ -261,22 +267,45 @@ fn namespace(config: &Config, plugin: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// Refuses what the gateway would refuse in a principal, before it is stored.
-fn check_new(new: &NewKey) -> anyhow::Result<()> {
+/// A new key's field that is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidKey {
+    /// The field (`subject`, `tenant`, `roles`, `permissions`, `per_minute`, ...).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn check_new(new: &NewKey) -> Result<(), InvalidKey> {
     let fits = |name: &str| !name.is_empty() && name.len() <= MAX_NAME_BYTES;
+    let invalid = |field, message: &str| {
+        Err(InvalidKey {
+            field,
+            message: message.to_owned(),
+        })
+    };
+    let names = format!("must be 1-{MAX_NAME_BYTES} bytes");
     if !fits(&new.subject) {
-        bail!("the subject must be 1-{MAX_NAME_BYTES} bytes");
+        return invalid("subject", &names);
     }
     if new.tenant.as_deref().is_some_and(|t| !fits(t)) {
-        bail!("the tenant must be 1-{MAX_NAME_BYTES} bytes");
+        return invalid("tenant", &names);
     }
-    if !new.roles.iter().chain(&new.permissions).all(|n| fits(n)) {
-        bail!("each role and permission must be 1-{MAX_NAME_BYTES} bytes");
+    if !new.roles.iter().all(|n| fits(n)) {
+        return invalid("roles", &format!("each {names}"));
     }
-    if new.per_minute == Some(0) || new.per_day == Some(0) {
-        bail!("a quota must allow at least one request");
+    if !new.permissions.iter().all(|n| fits(n)) {
+        return invalid("permissions", &format!("each {names}"));
+    }
+    if new.per_minute == Some(0) {
+        return invalid("per_minute", "must allow at least one request");
+    }
+    if new.per_day == Some(0) {
+        return invalid("per_day", "must allow at least one request");
     }
     if new.expires_in.is_some_and(|valid| valid.as_secs() == 0) {
-        bail!("a key must be valid for at least a second");
+        return invalid("expires_in_seconds", "must be at least a second");
     }
     Ok(())
 }

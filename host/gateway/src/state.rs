@@ -144,6 +144,7 @@ pub struct PermissionRecord {
 /// it): the permissions it grants, added to those the file's `[roles]` gives a role of
 /// the same name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoleRecord {
     /// The permissions it grants.
     pub permissions: Vec<String>,

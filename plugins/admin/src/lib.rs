@@ -1,15 +1,15 @@
 //! First-party `handle` plugin: the admin REST API of `../shared/contracts/gateway-admin-api.md`
-//! (routes, batch routes, service instances, permissions) and the audit log of every
-//! change, over the privileged `admin` import, so what it writes is live on every node's
+//! (routes, batch routes, service instances, permissions) and, in the same envelope,
+//! roles, API keys, token revocation and the audit log of every change, over the
+//! privileged `admin` import, so what it writes is live on every node's
 //! data path at once.
 //!
 //! Every call needs a principal (the route's authenticate plugins give it): reads need
 //! `gateway.read` or `gateway.admin`, writes `gateway.admin`. Answers use the contract's
 //! envelope; see the README for each endpoint and the contract notes.
 
-mod audit;
+mod collection;
 mod envelope;
-mod permissions;
 mod routes;
 mod services;
 
@@ -20,6 +20,7 @@ use archway_sdk::serde_json::{self, Map, Value};
 use archway_sdk::{Deny, Handle, Plugin, Request, Response, percent_decode};
 use serde::Deserialize;
 
+use collection::Collection;
 pub use envelope::Failure;
 
 /// The permission every write needs.
@@ -106,11 +107,12 @@ impl Admin {
             Endpoint::GetInstance(id) => services::get(id),
             Endpoint::UpdateInstance(id) => services::update(id, &body(request)?),
             Endpoint::Deregister(id) => services::deregister(id),
-            Endpoint::ListPermissions => permissions::list(&query),
-            Endpoint::CreatePermission => permissions::create(&body(request)?),
-            Endpoint::GetPermission(id) => permissions::get(id),
-            Endpoint::DeletePermission(id) => permissions::delete(id),
-            Endpoint::Audit => audit::list(&query),
+            Endpoint::RevokeToken => tokens(&body(request)?),
+            Endpoint::List(collection) => collection.list(&query),
+            Endpoint::Create(collection) => collection.create(&body(request)?),
+            Endpoint::Get(collection, id) => collection.get(id),
+            Endpoint::Update(collection, id) => collection.update(id, &body(request)?),
+            Endpoint::Delete(collection, id) => collection.delete(id),
         }
     }
 }
@@ -128,11 +130,12 @@ enum Endpoint<'a> {
     GetInstance(&'a str),
     UpdateInstance(&'a str),
     Deregister(&'a str),
-    ListPermissions,
-    CreatePermission,
-    GetPermission(&'a str),
-    DeletePermission(&'a str),
-    Audit,
+    RevokeToken,
+    List(&'static Collection),
+    Create(&'static Collection),
+    Get(&'static Collection, &'a str),
+    Update(&'static Collection, &'a str),
+    Delete(&'static Collection, &'a str),
 }
 
 fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Failure> {
@@ -148,19 +151,36 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["services", id], "GET") => Endpoint::GetInstance(id),
         (["services", id], "PUT") => Endpoint::UpdateInstance(id),
         (["services", id], "DELETE") => Endpoint::Deregister(id),
-        (["permissions"], "GET") => Endpoint::ListPermissions,
-        (["permissions"], "POST") => Endpoint::CreatePermission,
-        (["permissions", id], "GET") => Endpoint::GetPermission(id),
-        (["permissions", id], "DELETE") => Endpoint::DeletePermission(id),
-        (["audit"], "GET") => Endpoint::Audit,
-        (
-            ["routes" | "services" | "permissions"] | ["routes" | "services" | "permissions", _],
-            _,
-        )
-        | (["batch", "routes"] | ["audit"], _) => return Err(Failure::method_not_allowed()),
+        (["tokens", "revoke"], "POST") => Endpoint::RevokeToken,
+        ([name, rest @ ..], method) if rest.len() <= 1 && collection::named(name).is_some() => {
+            let collection = collection::named(name).expect("just found");
+            let [create, update, delete] = collection.writes;
+            match (rest, method) {
+                ([], "GET") => Endpoint::List(collection),
+                ([], "POST") if create => Endpoint::Create(collection),
+                ([id], "GET") => Endpoint::Get(collection, id),
+                ([id], "PUT") if update => Endpoint::Update(collection, id),
+                ([id], "DELETE") if delete => Endpoint::Delete(collection, id),
+                _ => return Err(Failure::method_not_allowed()),
+            }
+        }
+        (["routes" | "services"] | ["routes" | "services", _], _)
+        | (["batch", "routes"] | ["tokens", "revoke"], _) => {
+            return Err(Failure::method_not_allowed());
+        }
         _ => return Err(Failure::not_found("no admin endpoint at this path")),
     };
     Ok(found)
+}
+
+/// `POST /admin/tokens/revoke`: a JWT by its `token`, or its `jti` and `expires_at`.
+fn tokens(body: &Map<String, Value>) -> Result<Response, Failure> {
+    let revoked = answer(archway_sdk::admin::put(
+        "revoked-tokens",
+        None,
+        &Value::Object(body.clone()).to_string(),
+    ))?;
+    Ok(envelope::success(200, "撤銷令牌成功", revoked))
 }
 
 /// Reads need `gateway.read` or `gateway.admin`; writes need `gateway.admin`.

@@ -12,6 +12,8 @@ use archway_proxy::timestamp;
 
 /// The stream of audit entries.
 const STREAM: &str = "archway:audit";
+/// Fields an answer may carry that the log must not: an API key is shown once.
+const SECRET_FIELDS: [&str; 1] = ["key"];
 /// Entries per page when the query sets no `size`.
 const DEFAULT_SIZE: usize = 100;
 /// The most entries one page holds.
@@ -48,12 +50,22 @@ pub(super) async fn record(api: &AdminApi, caller: &Caller, change: Change<'_>) 
             "before",
             change.before.map_or_else(String::new, Value::to_string),
         ),
-        ("after", change.after.to_string()),
+        ("after", without_secrets(change.after).to_string()),
     ]
     .map(|(name, value)| (name.to_owned(), value));
     if let Err(error) = api.state.store().append(STREAM, &fields).await {
         tracing::error!(target: "archway.admin", %error, ?fields, "cannot write the audit log");
     }
+}
+
+fn without_secrets(item: &Value) -> Value {
+    let mut item = item.clone();
+    if let Some(object) = item.as_object_mut() {
+        for field in SECRET_FIELDS {
+            object.remove(field);
+        }
+    }
+    item
 }
 
 /// Entries oldest first, after the entry id `after` (from the start without it), at most

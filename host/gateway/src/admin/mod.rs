@@ -1,14 +1,17 @@
-//! The gateway's side of the `admin` import: the routes, service instances and
-//! permissions that privileged plugins (the `admin` plugin) read and change. Every write
-//! is checked field by field and against the config serving now before it is stored, so
-//! what the store holds always fits; the change feed then makes it live on every node,
-//! and the audit log records who changed what.
+//! The gateway's side of the `admin` import: the routes, service instances, permissions,
+//! roles, API keys and revoked tokens that privileged plugins (the `admin` plugin) read
+//! and change. Every write is checked field by field and against the config serving now
+//! before it is stored, so what the store holds always fits; the change feed then makes
+//! it live on every node, and the audit log records who changed what.
 
+mod api_keys;
 mod audit;
 mod input;
 mod instances;
 mod permissions;
+mod roles;
 mod routes;
+mod tokens;
 
 use std::sync::{Arc, OnceLock};
 
@@ -95,6 +98,8 @@ impl AdminApi {
             "routes" => routes::get(self, id).await,
             "services" => instances::get(self, id).await,
             "permissions" => permissions::get(self, id).await,
+            "roles" => roles::get(self, id).await,
+            "api-keys" => api_keys::get(self, id).await,
             other => Err(unknown(other)),
         }
     }
@@ -104,6 +109,8 @@ impl AdminApi {
             "routes" => routes::list(self, query).await,
             "services" => instances::list(self, query).await,
             "permissions" => permissions::list(self, query).await,
+            "roles" => roles::list(self, query).await,
+            "api-keys" => api_keys::list(self, query).await,
             "audit" => audit::list(self, query).await,
             other => Err(unknown(other)),
         }
@@ -125,6 +132,12 @@ impl AdminApi {
             ("permissions", Some(_)) => Err(AdminError::Conflict(
                 "permissions cannot be changed: delete and create again".to_owned(),
             )),
+            ("roles", id) => roles::put(self, id, body).await,
+            ("api-keys", None) => api_keys::create(self, body).await,
+            ("api-keys", Some(_)) => Err(AdminError::Conflict(
+                "API keys cannot be changed: revoke the key and create another".to_owned(),
+            )),
+            ("revoked-tokens", None) => tokens::revoke(self, body).await,
             (other, _) => Err(unknown(other)),
         }
     }
@@ -134,6 +147,8 @@ impl AdminApi {
             "routes" => routes::delete(self, id).await,
             "services" => instances::deregister(self, id).await,
             "permissions" => permissions::delete(self, id).await,
+            "roles" => roles::delete(self, id).await,
+            "api-keys" => api_keys::revoke(self, id).await,
             other => Err(unknown(other)),
         }
     }
