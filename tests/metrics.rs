@@ -113,7 +113,7 @@ impl Metrics {
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> Metrics {
-    let reply = get(addr, "/metrics", &[]).await;
+    let reply = get(addr, "/metrics", &[("accept", "text/plain;version=0.0.4")]).await;
     assert_eq!(reply.status, 200);
     assert!(
         reply

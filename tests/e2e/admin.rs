@@ -918,3 +918,140 @@ async fn roles_api_keys_and_token_revocations_are_managed_and_live_at_once() {
     );
     gateway.stop().await;
 }
+
+/// The envelope's metrics text once it has `line` (the traffic reaches the store once a
+/// second), within a few seconds.
+async fn metrics_with(addr: std::net::SocketAddr, query: &str, line: &str) -> String {
+    metrics_where(addr, query, |l| l == line).await
+}
+
+/// The envelope's metrics text once a line passes `wanted`.
+async fn metrics_where(
+    addr: std::net::SocketAddr,
+    query: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let since = Instant::now();
+    loop {
+        let reply = get(addr, &format!("/metrics{query}"), &[("accept", "*/*")]).await;
+        let text = content(&reply, 200, "S10000")["metrics"]
+            .as_str()
+            .expect("metrics text")
+            .to_owned();
+        if text.lines().any(&wanted) {
+            return text;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "no such line in {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_negotiate_text_for_scrapers_and_the_envelope_for_other_clients() {
+    let upstream = upstream().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let config = format!(
+        "[log]\naccess_log = false\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[services]]\nname = \"gone\"\nurl = \"http://{closed}\"\n\
+         [[routes]]\nid = \"e\"\npath_pattern = \"/e/*\"\nservice_name = \"echo\"\nrequires_auth = false\n\
+         [[routes]]\nid = \"g\"\npath_pattern = \"/g/*\"\nservice_name = \"gone\"\nrequires_auth = false\nretry_count = 0\n"
+    );
+    let gateway = try_gateway(&config, upstream)
+        .await
+        .expect("gateway starts");
+    for _ in 0..3 {
+        assert_eq!(get(gateway.addr(), "/e/x", &[]).await.status, 200);
+    }
+    assert_eq!(get(gateway.addr(), "/g/x", &[]).await.status, 502);
+
+    // Prometheus asks for text: this node's counts since it started.
+    let scrape = get(
+        gateway.addr(),
+        "/metrics",
+        &[(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+    )
+    .await;
+    assert_eq!(scrape.status, 200);
+    assert!(
+        scrape
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain"))
+    );
+    let text = String::from_utf8_lossy(&scrape.body).into_owned();
+    for line in [
+        "gateway_requests_total 4",
+        "gateway_errors_total 1",
+        "gateway_active_routes 2",
+        "gateway_healthy_instances 2",
+        "# TYPE gateway_response_time_ms gauge",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in {text}");
+    }
+    assert!(
+        text.contains("archway_requests_total"),
+        "our own series too"
+    );
+
+    // The contract's cURL and JS clients send */*: the envelope, from the store's hourly
+    // totals, with the query's window, service and grouping.
+    let text = metrics_with(gateway.addr(), "", "gateway_requests_total 4").await;
+    assert!(
+        text.lines().any(|l| l == "gateway_errors_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("archway_requests_total"),
+        "our own series too"
+    );
+    metrics_with(
+        gateway.addr(),
+        "?service_name=echo&hours=1",
+        "gateway_requests_total 3",
+    )
+    .await;
+    metrics_with(
+        gateway.addr(),
+        "?service_name=echo",
+        "gateway_active_routes 1",
+    )
+    .await;
+    let by_hour = |l: &str| l.starts_with("gateway_requests_total{period=");
+    let per_hour = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter(|l| by_hour(l))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    let since = Instant::now();
+    loop {
+        let text = metrics_where(gateway.addr(), "?hours=2&group_by=hour", by_hour).await;
+        let counts = per_hour(&text);
+        assert_eq!(counts.len(), 2, "one line per hour: {text}");
+        if counts.iter().sum::<u64>() == 4 {
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(5), "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for (query, field) in [
+        ("?hours=0", "hours"),
+        ("?hours=169", "hours"),
+        ("?hours=x", "hours"),
+        ("?group_by=week", "group_by"),
+    ] {
+        let reply = get(gateway.addr(), &format!("/metrics{query}"), &[]).await;
+        assert_eq!(content(&reply, 400, "F40000")["field"], field, "{query}");
+    }
+    gateway.stop().await;
+}

@@ -35,7 +35,9 @@ fn config(
 
 /// The value of `archway_upstream_healthy` for an instance, from the metrics endpoint.
 async fn healthy_gauge(gateway: SocketAddr, service: &str, instance: &str) -> Option<String> {
-    let text = get(gateway, "/metrics", &[]).await.body;
+    let text = get(gateway, "/metrics", &[("accept", "text/plain")])
+        .await
+        .body;
     let text = String::from_utf8_lossy(&text).into_owned();
     let (service, instance) = (
         format!("service=\"{service}\""),

@@ -25,7 +25,7 @@ use archway_config::{Config, StoreSettings};
 use archway_jwt::{KeySets, Verifier};
 use archway_proxy::{
     CertificateSet, Certificates, Clients, Managed, Plugins, Proxy, ServiceDirectory, Snapshot,
-    Upstreams,
+    TrafficLog, Upstreams, spawn_traffic_flusher,
 };
 use archway_runtime::Runtime;
 use archway_store::{Store, StoreConfig};
@@ -168,7 +168,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .with_shared_cache(state.store().shared_cache())
         .with_service_calls(service_calls)
         .with_verifier(verifier)
-        .with_metrics_endpoint(render_metrics);
+        .with_metrics_endpoint(render_metrics)
+        .with_traffic(TrafficLog::new(state.store().clone()));
     if let Some(certificates) = &certificates {
         proxy = proxy.with_tls(certificates);
     }
@@ -176,6 +177,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
     admin.serve(routing.clone());
     let follower = sync::follow(state.clone(), routing.clone());
+    let traffic = spawn_traffic_flusher(proxy.clone(), TrafficLog::new(state.store().clone()));
     // Unique per gateway process and start, even for two containers alike in pid and address.
     let nonce =
         std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), ());
@@ -200,6 +202,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             )
             .await;
         follower.abort();
+        traffic.abort();
         scheduler.abort();
         drop(serving);
     });

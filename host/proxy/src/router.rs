@@ -57,8 +57,8 @@ pub struct Router {
     patterns: Vec<Indexed>,
     /// The versions the routes serve, as requests name them.
     versions: HashSet<String>,
-    /// How many routes it serves.
-    active: usize,
+    /// The service of each route it serves (empty for handler routes).
+    served: Vec<String>,
 }
 
 /// Why a request has no route.
@@ -150,7 +150,11 @@ impl Router {
             })
             .collect();
         Ok(Self {
-            active: groups.iter().map(|group| group.routes.len()).sum(),
+            served: groups
+                .iter()
+                .flat_map(|group| &group.routes)
+                .map(|(_, route)| route.config.service_name.clone())
+                .collect(),
             tables,
             patterns,
             versions,
@@ -159,7 +163,15 @@ impl Router {
 
     /// How many routes it serves (the active ones).
     pub fn active_routes(&self) -> usize {
-        self.active
+        self.served.len()
+    }
+
+    /// How many routes it serves to `service`, or to any when `None`.
+    pub fn active_routes_of(&self, service: Option<&str>) -> usize {
+        match service {
+            None => self.served.len(),
+            Some(service) => self.served.iter().filter(|s| *s == service).count(),
+        }
     }
 
     /// The route for a request by the rule, versions included, and the path it routed

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use metrics::Gauge;
@@ -19,17 +17,20 @@ use tokio::sync::watch;
 use archway_jwt::Verifier;
 use archway_store::{SharedCache, Store};
 
-use crate::body::{ProxyBody, full};
+use crate::body::ProxyBody;
 use crate::cache::ResponseCache;
 use crate::client_ip::Peer;
 use crate::connection::Protocol;
 use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
+use crate::metrics_endpoint;
 use crate::pipeline;
+use crate::route::Dispatch;
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
 use crate::status;
 use crate::tls_listener::{Acceptor, Certificates};
+use crate::traffic::TrafficLog;
 use crate::tunnel::Tunnels;
 
 /// The proxy: the current snapshot (swapped whole on reload), and the directory that
@@ -44,6 +45,7 @@ pub struct Proxy {
     metrics: ServerMetrics,
     unmatched: RouteMetrics,
     render_metrics: Option<RenderMetrics>,
+    traffic: Option<TrafficLog>,
     tls: Option<Acceptor>,
     tunnels: Arc<Tunnels>,
 }
@@ -83,6 +85,7 @@ impl Proxy {
             metrics: ServerMetrics::new(),
             unmatched: RouteMetrics::new("none"),
             render_metrics: None,
+            traffic: None,
             tls: None,
         }
     }
@@ -126,6 +129,13 @@ impl Proxy {
     /// routing.
     pub fn with_metrics_endpoint(mut self, render: RenderMetrics) -> Self {
         self.render_metrics = Some(render);
+        self
+    }
+
+    /// Reads the hourly traffic totals that the metrics endpoint's envelope reports from
+    /// `log` (what [`spawn_traffic_flusher`](crate::spawn_traffic_flusher) writes).
+    pub fn with_traffic(mut self, log: TrafficLog) -> Self {
+        self.traffic = Some(log);
         self
     }
 
@@ -214,7 +224,7 @@ impl Proxy {
     ) -> http::Response<CountedBody<ProxyBody>> {
         let sent_bytes = self.metrics.sent_bytes.clone();
         let snapshot = self.snapshot.load_full();
-        if let Some(scrape) = self.scrape(&snapshot, &request) {
+        if let Some(scrape) = self.scrape(&snapshot, &request).await {
             return scrape.map(|body| CountedBody::new(body, sent_bytes));
         }
         let probe = &snapshot.config().health;
@@ -246,6 +256,11 @@ impl Proxy {
             .as_ref()
             .map_or(&self.unmatched, |route| &route.metrics)
             .request(&method, response.status(), elapsed);
+        if let Some(route) = &route
+            && let Dispatch::Upstream(service) = &route.dispatch
+        {
+            service.traffic.record(response.status(), elapsed);
+        }
         if let Some(path) = path {
             tracing::info!(
                 target: "archway.access",
@@ -262,7 +277,7 @@ impl Proxy {
     }
 
     /// The metrics endpoint's answer, when the request is a `GET` of its path.
-    fn scrape(
+    async fn scrape(
         &self,
         snapshot: &Snapshot,
         request: &http::Request<Incoming>,
@@ -275,11 +290,16 @@ impl Proxy {
         {
             return None;
         }
-        let mut response = http::Response::new(full(Bytes::from(render())));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        Some(response)
+        let log = self.traffic.as_ref();
+        Some(
+            metrics_endpoint::answer(
+                snapshot,
+                render,
+                log,
+                request.headers(),
+                request.uri().query(),
+            )
+            .await,
+        )
     }
 }

@@ -23,6 +23,7 @@ use crate::client::{HttpClient, TlsError};
 use crate::health::Health;
 use crate::metrics::upstream_duration;
 use crate::retry::RetryBudget;
+use crate::traffic::Traffic;
 use crate::upstreams::Upstreams;
 
 /// One upstream service.
@@ -35,6 +36,8 @@ pub struct Service {
     balancer: Balancer,
     /// Its bulkhead and retry budget.
     pub(crate) shared: Arc<ServiceState>,
+    /// What it served, for the contract's metrics.
+    pub(crate) traffic: Arc<Traffic>,
     /// When its instances are marked unhealthy.
     pub(crate) health: HealthConfig,
     /// Its instances' breaker settings.
@@ -200,6 +203,17 @@ impl Services {
         self.0.get(name)
     }
 
+    /// How many instances take requests now, of `service` or of all when `None`.
+    pub fn healthy_instances(&self, service: Option<&str>) -> usize {
+        let now = std::time::Instant::now();
+        self.0
+            .iter()
+            .filter(|(name, _)| service.is_none_or(|s| s == name.as_str()))
+            .flat_map(|(_, service)| &service.instances)
+            .filter(|instance| instance.state.health.is_up(now))
+            .count()
+    }
+
     /// Whether instance `id` of service `name` takes requests now (its registered status
     /// and what health checks and ejections concluded); `None` when there is no such one.
     pub fn instance_up(&self, name: &str, id: &str) -> Option<bool> {
@@ -239,6 +253,7 @@ fn resolve(config: &ServiceConfig, upstreams: &Upstreams) -> Result<Service, Ser
         instances,
         balancer: Balancer::default(),
         shared: upstreams.service(config),
+        traffic: upstreams.traffic(&config.name),
         health: config.health.clone(),
         breaker: config.circuit_breaker.clone(),
         retry_budget: config.retry_budget.clone(),

@@ -13,12 +13,15 @@ use crate::client::Clients;
 use crate::health::HealthChecks;
 use crate::retry::RetryBudget;
 use crate::service::{InstanceState, ServiceState, Services};
+use crate::traffic::Traffic;
 
 /// The gateway's upstream state, shared by every snapshot it builds.
 #[derive(Debug)]
 pub struct Upstreams {
     clients: Arc<Clients>,
     services: Mutex<HashMap<String, Arc<ServiceState>>>,
+    /// What each service served, kept across snapshots.
+    traffic: Mutex<HashMap<String, Arc<Traffic>>>,
     /// By service, instance id and base URL: a moved instance starts afresh.
     instances: Mutex<HashMap<(String, String, String), Arc<InstanceState>>>,
     checks: HealthChecks,
@@ -37,6 +40,7 @@ impl Upstreams {
         Self {
             clients,
             services: Mutex::default(),
+            traffic: Mutex::default(),
             instances: Mutex::default(),
             checks: HealthChecks::default(),
         }
@@ -83,6 +87,16 @@ impl Upstreams {
         state.clone()
     }
 
+    /// The traffic counts of a service.
+    pub(crate) fn traffic(&self, service: &str) -> Arc<Traffic> {
+        self.traffic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(service.to_owned())
+            .or_default()
+            .clone()
+    }
+
     /// Serves `services` from now on: their instances' registered statuses apply, state
     /// of services and instances no longer there is forgotten, and probes follow them.
     pub(crate) fn serve(&self, services: &Services) {
@@ -92,6 +106,10 @@ impl Upstreams {
             }
         }
         self.services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| services.get(name).is_some());
+        self.traffic
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|name, _| services.get(name).is_some());
