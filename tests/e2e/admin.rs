@@ -1055,3 +1055,173 @@ async fn metrics_negotiate_text_for_scrapers_and_the_envelope_for_other_clients(
     }
     gateway.stop().await;
 }
+
+/// The admin API behind a JWT authenticator, as the contract's clients call it
+/// (`Authorization: Bearer ...`); the `operator` role grants `gateway.admin`.
+fn jwt_config() -> String {
+    format!(
+        r#"
+        [log]
+        access_log = false
+
+        [jwt.key_sets.ops]
+        algorithms = ["HS256"]
+        secret_file = "{secret}"
+
+        [defaults]
+        authenticate = ["jwt"]
+
+        [roles]
+        operator = ["gateway.admin"]
+
+        [[plugins]]
+        name = "jwt"
+        builtin = "jwt-auth"
+        capabilities = ["jwt", "log"]
+        key_sets = ["ops"]
+        [plugins.config]
+        key_set = "ops"
+
+        [[plugins]]
+        name = "admin"
+        builtin = "admin"
+        capabilities = ["admin"]
+        timeout_ms = 1000
+
+        [[routes]]
+        id = "admin"
+        path_pattern = "/admin/*"
+        handler = "admin"
+        "#,
+        secret = archway_tests::tokens::key_file("hmac.secret").display()
+    )
+}
+
+/// Runs a contract client (`python3` or `node` on a file in `tests/clients`) against a
+/// fresh gateway; its answers, one per call.
+async fn run_client(program: &str, file: &str) -> (Vec<Value>, archway::Running, String) {
+    let upstream = upstream().await;
+    let gateway = try_gateway(&jwt_config(), upstream)
+        .await
+        .expect("gateway starts");
+    let token = archway_tests::tokens::sign(
+        jsonwebtoken::Algorithm::HS256,
+        None,
+        &archway_tests::tokens::signing_key("hmac.secret"),
+        &json!({"sub": "ops", "roles": ["operator"], "exp": archway_tests::tokens::now() + 600}),
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(file);
+    let mut command = std::process::Command::new(program);
+    command
+        .arg(&script)
+        .arg(format!("http://{}", gateway.addr()))
+        .arg(&token)
+        .arg(upstream.port().to_string());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the client thread")
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{program} {file} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON answer per line"))
+        .collect();
+    (answers, gateway, token)
+}
+
+/// What both clients' first calls must answer, field for field.
+fn check_created_and_registered(answers: &[Value], instance_id: &str, port: u16) {
+    let route = &answers[0];
+    assert_eq!(route["code"], "S10000", "{route}");
+    assert_eq!(route["content"]["service_name"], "user-service");
+    assert_eq!(route["content"]["path_pattern"], "/api/v1/users/*");
+    assert_eq!(
+        route["content"]["route_id"].as_str().map(str::len),
+        Some(36)
+    );
+    assert!(is_timestamp(&route["content"]["created_at"]), "{route}");
+    let service = &answers[1];
+    assert_eq!(service["code"], "S10000", "{service}");
+    assert_eq!(service["content"]["instance_id"], instance_id);
+    assert_eq!(service["content"]["service_name"], "user-service");
+    assert_eq!(
+        service["content"]["endpoint"],
+        format!("http://127.0.0.1:{port}")
+    );
+    assert!(
+        is_timestamp(&service["content"]["registered_at"]),
+        "{service}"
+    );
+    let health = &answers[2];
+    assert_eq!(health["code"], "S10000", "{health}");
+    assert_eq!(health["content"]["status"], "healthy");
+    assert_eq!(health["content"]["database"], "connected");
+    assert_eq!(
+        health["content"]["active_routes"].as_u64().map(|n| n >= 1),
+        Some(true)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contracts_python_client_creates_a_route_registers_a_service_and_checks_health() {
+    let (answers, gateway, token) = run_client("python3", "admin_client.py").await;
+    assert_eq!(answers.len(), 3);
+    let port = answers[1]["content"]["endpoint"]
+        .as_str()
+        .and_then(|e| e.rsplit(':').next()?.parse().ok())
+        .expect("an endpoint with a port");
+    check_created_and_registered(&answers, "user-001", port);
+    let bearer = format!("Bearer {token}");
+    let since = Instant::now();
+    loop {
+        let reply = get(
+            gateway.addr(),
+            "/api/v1/users/7",
+            &[("authorization", &bearer)],
+        )
+        .await;
+        if reply.status == 200 {
+            assert_eq!(reply.json()["path"], "/users/7");
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(1), "{}", reply.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contracts_javascript_client_gets_the_metrics_envelope() {
+    let (answers, gateway, _) = run_client("node", "admin_client.js").await;
+    assert_eq!(answers.len(), 4);
+    let port = answers[1]["content"]["endpoint"]
+        .as_str()
+        .and_then(|e| e.rsplit(':').next()?.parse().ok())
+        .expect("an endpoint with a port");
+    check_created_and_registered(&answers, "user-service-001", port);
+    let metrics = &answers[3];
+    assert_eq!(metrics["code"], "S10000", "{metrics}");
+    let text = metrics["content"]["metrics"]
+        .as_str()
+        .expect("the metrics text");
+    for series in [
+        "gateway_requests_total",
+        "gateway_errors_total",
+        "gateway_response_time_ms",
+        "gateway_active_routes",
+        "gateway_healthy_instances",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {series} ")),
+            "no {series} in {text}"
+        );
+    }
+    gateway.stop().await;
+}

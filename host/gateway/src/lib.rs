@@ -175,7 +175,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
-    admin.serve(routing.clone());
+    admin.serve(&routing);
     let follower = sync::follow(state.clone(), routing.clone());
     let traffic = spawn_traffic_flusher(proxy.clone(), TrafficLog::new(state.store().clone()));
     // Unique per gateway process and start, even for two containers alike in pid and address.

@@ -13,7 +13,7 @@ mod roles;
 mod routes;
 mod tokens;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use archway_proxy::Snapshot;
 use archway_runtime::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
@@ -26,7 +26,8 @@ use crate::sync::Routing;
 #[derive(Clone)]
 pub(crate) struct AdminApi {
     state: GatewayState,
-    routing: Arc<OnceLock<Arc<Routing>>>,
+    /// Weak: the routing's snapshot holds the plugins that hold this.
+    routing: Arc<OnceLock<Weak<Routing>>>,
 }
 
 impl AdminApi {
@@ -39,16 +40,21 @@ impl AdminApi {
     }
 
     /// Starts answering calls, checking writes against what `routing` serves.
-    pub(crate) fn serve(&self, routing: Arc<Routing>) {
-        let _ = self.routing.set(routing);
+    pub(crate) fn serve(&self, routing: &Arc<Routing>) {
+        let _ = self.routing.set(Arc::downgrade(routing));
     }
 
     /// The snapshot serving now.
     fn serving(&self) -> Result<Arc<Snapshot>, AdminError> {
-        self.routing
-            .get()
-            .map(|routing| routing.current())
-            .ok_or_else(|| AdminError::Unavailable("the gateway is still starting".to_owned()))
+        match self.routing.get() {
+            None => Err(AdminError::Unavailable(
+                "the gateway is still starting".to_owned(),
+            )),
+            Some(routing) => routing
+                .upgrade()
+                .map(|routing| routing.current())
+                .ok_or_else(|| AdminError::Unavailable("the gateway is stopping".to_owned())),
+        }
     }
 
     /// Runs `call`; a change that succeeds is written to the audit log.
