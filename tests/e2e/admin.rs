@@ -1225,3 +1225,123 @@ async fn the_contracts_javascript_client_gets_the_metrics_envelope() {
     }
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_are_listed_and_a_bad_new_version_is_refused_while_the_old_one_serves() {
+    use archway_tests::artifacts::{STAMP_A, STAMP_B};
+
+    let upstream = upstream().await;
+    let dir = archway_tests::scratch_dir();
+    let file = dir.join("stamp.wasm");
+    std::fs::copy(STAMP_A, &file).expect("copy stamp-a");
+    let stamped = format!(
+        "[[plugins]]\nname = \"stamp\"\npath = \"{}\"\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"stamped\"\npath_pattern = \"/s/*\"\nservice_name = \"echo\"\nrequires_auth = false\ntransform = [\"stamp\"]\n",
+        file.display()
+    );
+    let gateway = try_gateway(&(config("") + &stamped), upstream)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let stamp = async || {
+        let reply = call(
+            &gateway,
+            "GET",
+            "/admin/plugins/stamp",
+            &keys.reader,
+            &Value::Null,
+        )
+        .await;
+        content(&reply, 200, "S10000")
+    };
+    let digest = |bytes: &[u8]| {
+        let hash = archway_runtime::Runtime::content_hash(bytes);
+        format!(
+            "sha256:{}",
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+
+    let listed = call(
+        &gateway,
+        "GET",
+        "/admin/plugins",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    let listed = content(&listed, 200, "S10000");
+    let names: Vec<&str> = listed["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["admin", "api-keys", "stamp"]);
+    let first = stamp().await;
+    assert_eq!(first["roles"], json!(["transform"]));
+    assert_eq!(
+        first["digest"],
+        digest(&std::fs::read(STAMP_A).expect("read"))
+    );
+    assert!(is_timestamp(&first["loaded_at"]), "{first}");
+    assert_eq!(first["last_error"], Value::Null);
+
+    // A broken file: the reload refuses it, says why, and stamp-a keeps serving.
+    std::fs::write(&file, b"\0asm not really").expect("write garbage");
+    let reloaded = call(
+        &gateway,
+        "POST",
+        "/admin/plugins/reload",
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    content(&reloaded, 200, "S10000");
+    let refused = stamp().await;
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{refused}"
+    );
+    assert_eq!(refused["failed_reloads"], 1);
+    assert_eq!(refused["digest"], first["digest"]);
+    assert_eq!(
+        get(gateway.addr(), "/s/x", &[]).await.header("x-stamp"),
+        Some("stamp-a")
+    );
+
+    // A good one: served after the reload, with its digest.
+    std::fs::copy(STAMP_B, &file).expect("copy stamp-b");
+    let reloaded = call(
+        &gateway,
+        "POST",
+        "/admin/plugins/reload",
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    content(&reloaded, 200, "S10000");
+    let second = stamp().await;
+    assert_eq!(
+        second["digest"],
+        digest(&std::fs::read(STAMP_B).expect("read"))
+    );
+    assert_eq!(second["last_error"], Value::Null);
+    assert_eq!(
+        get(gateway.addr(), "/s/x", &[]).await.header("x-stamp"),
+        Some("stamp-b")
+    );
+    let refused = call(
+        &gateway,
+        "POST",
+        "/admin/plugins/reload",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    content(&refused, 403, "F40003");
+    gateway.stop().await;
+}

@@ -175,7 +175,6 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
-    admin.serve(&routing);
     let follower = sync::follow(state.clone(), routing.clone());
     let traffic = spawn_traffic_flusher(proxy.clone(), TrafficLog::new(state.store().clone()));
     // Unique per gateway process and start, even for two containers alike in pid and address.
@@ -185,10 +184,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let scheduler = ticks::spawn(routing.clone(), state.store().clone(), node);
     let reloader = Arc::new(reload::Reloader::new(
         Arc::new(runtime),
-        routing,
+        routing.clone(),
         key_sets,
         certificates,
     ));
+    admin.serve(&routing, &reloader);
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

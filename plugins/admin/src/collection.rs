@@ -1,5 +1,5 @@
 //! The admin collections beyond the contract's routes and services, answered alike:
-//! permissions, roles, API keys and the audit log. Each is a page or an item of the
+//! permissions, roles, API keys, plugins and the audit log. Each is a page or an item of the
 //! admin import's collection of the same name, in the contract's envelope.
 
 use archway_sdk::Response;
@@ -24,7 +24,7 @@ pub struct Collection {
 }
 
 /// Every generic collection.
-pub const COLLECTIONS: [Collection; 4] = [
+pub const COLLECTIONS: [Collection; 5] = [
     Collection {
         path: "permissions",
         import: "permissions",
@@ -45,6 +45,13 @@ pub const COLLECTIONS: [Collection; 4] = [
         items: "api_keys",
         noun: "API 密鑰",
         writes: [true, false, true],
+    },
+    Collection {
+        path: "plugins",
+        import: "plugins",
+        items: "plugins",
+        noun: "插件",
+        writes: [false, false, false],
     },
     Collection {
         path: "audit",

@@ -108,6 +108,7 @@ impl Admin {
             Endpoint::UpdateInstance(id) => services::update(id, &body(request)?),
             Endpoint::Deregister(id) => services::deregister(id),
             Endpoint::RevokeToken => tokens(&body(request)?),
+            Endpoint::Reload => reload(),
             Endpoint::List(collection) => collection.list(&query),
             Endpoint::Create(collection) => collection.create(&body(request)?),
             Endpoint::Get(collection, id) => collection.get(id),
@@ -131,6 +132,7 @@ enum Endpoint<'a> {
     UpdateInstance(&'a str),
     Deregister(&'a str),
     RevokeToken,
+    Reload,
     List(&'static Collection),
     Create(&'static Collection),
     Get(&'static Collection, &'a str),
@@ -152,6 +154,7 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["services", id], "PUT") => Endpoint::UpdateInstance(id),
         (["services", id], "DELETE") => Endpoint::Deregister(id),
         (["tokens", "revoke"], "POST") => Endpoint::RevokeToken,
+        (["plugins", "reload"], "POST") => Endpoint::Reload,
         ([name, rest @ ..], method) if rest.len() <= 1 && collection::named(name).is_some() => {
             let collection = collection::named(name).expect("just found");
             let [create, update, delete] = collection.writes;
@@ -165,12 +168,18 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
             }
         }
         (["routes" | "services"] | ["routes" | "services", _], _)
-        | (["batch", "routes"] | ["tokens", "revoke"], _) => {
+        | (["batch", "routes"] | ["tokens", "revoke"] | ["plugins", "reload"], _) => {
             return Err(Failure::method_not_allowed());
         }
         _ => return Err(Failure::not_found("no admin endpoint at this path")),
     };
     Ok(found)
+}
+
+/// `POST /admin/plugins/reload`: applies what changed on disk now.
+fn reload() -> Result<Response, Failure> {
+    let outcome = answer(archway_sdk::admin::put("reloads", None, "{}"))?;
+    Ok(envelope::success(200, "重新加載完成", outcome))
 }
 
 /// `POST /admin/tokens/revoke`: a JWT by its `token`, or its `jti` and `expires_at`.

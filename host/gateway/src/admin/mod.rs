@@ -1,5 +1,5 @@
 //! The gateway's side of the `admin` import: the routes, service instances, permissions,
-//! roles, API keys and revoked tokens that privileged plugins (the `admin` plugin) read
+//! roles, API keys, revoked tokens and plugins that privileged plugins (the `admin` plugin) read
 //! and change. Every write is checked field by field and against the config serving now
 //! before it is stored, so what the store holds always fits; the change feed then makes
 //! it live on every node, and the audit log records who changed what.
@@ -9,6 +9,7 @@ mod audit;
 mod input;
 mod instances;
 mod permissions;
+mod plugins;
 mod roles;
 mod routes;
 mod tokens;
@@ -19,6 +20,7 @@ use archway_proxy::Snapshot;
 use archway_runtime::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
 use serde_json::Value;
 
+use crate::reload::Reloader;
 use crate::state::{GatewayState, StateError};
 use crate::sync::Routing;
 
@@ -28,6 +30,8 @@ pub(crate) struct AdminApi {
     state: GatewayState,
     /// Weak: the routing's snapshot holds the plugins that hold this.
     routing: Arc<OnceLock<Weak<Routing>>>,
+    /// Weak, likewise: the reloader holds the runtime that holds this.
+    reloader: Arc<OnceLock<Weak<Reloader>>>,
 }
 
 impl AdminApi {
@@ -36,12 +40,23 @@ impl AdminApi {
         Self {
             state,
             routing: Arc::default(),
+            reloader: Arc::default(),
         }
     }
 
-    /// Starts answering calls, checking writes against what `routing` serves.
-    pub(crate) fn serve(&self, routing: &Arc<Routing>) {
+    /// Starts answering calls, checking writes against what `routing` serves and
+    /// reloading files through `reloader`.
+    pub(crate) fn serve(&self, routing: &Arc<Routing>, reloader: &Arc<Reloader>) {
         let _ = self.routing.set(Arc::downgrade(routing));
+        let _ = self.reloader.set(Arc::downgrade(reloader));
+    }
+
+    /// The reloader of this gateway.
+    fn reloader(&self) -> Result<Arc<Reloader>, AdminError> {
+        self.reloader
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| AdminError::Unavailable("the gateway is not serving".to_owned()))
     }
 
     /// The snapshot serving now.
@@ -105,6 +120,7 @@ impl AdminApi {
             "services" => instances::get(self, id).await,
             "permissions" => permissions::get(self, id).await,
             "roles" => roles::get(self, id).await,
+            "plugins" => plugins::get(self, id).await,
             "api-keys" => api_keys::get(self, id).await,
             other => Err(unknown(other)),
         }
@@ -116,6 +132,7 @@ impl AdminApi {
             "services" => instances::list(self, query).await,
             "permissions" => permissions::list(self, query).await,
             "roles" => roles::list(self, query).await,
+            "plugins" => plugins::list(self, query).await,
             "api-keys" => api_keys::list(self, query).await,
             "audit" => audit::list(self, query).await,
             other => Err(unknown(other)),
@@ -144,6 +161,7 @@ impl AdminApi {
                 "API keys cannot be changed: revoke the key and create another".to_owned(),
             )),
             ("revoked-tokens", None) => tokens::revoke(self, body).await,
+            ("reloads", None) => plugins::reload(self).await,
             (other, _) => Err(unknown(other)),
         }
     }
