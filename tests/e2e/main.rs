@@ -23,6 +23,7 @@ mod shared;
 mod store;
 mod ticks;
 mod tls;
+mod trace;
 mod upstream;
 mod versions;
 mod websocket;

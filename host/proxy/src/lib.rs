@@ -44,6 +44,7 @@ mod timed_io;
 pub mod timestamp;
 mod tls;
 mod tls_listener;
+mod trace;
 mod traffic;
 mod tunnel;
 mod upstream;

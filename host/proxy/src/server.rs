@@ -30,6 +30,7 @@ use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
 use crate::status;
 use crate::tls_listener::{Acceptor, Certificates};
+use crate::trace::{self, RequestIds};
 use crate::traffic::TrafficLog;
 use crate::tunnel::Tunnels;
 
@@ -234,6 +235,7 @@ impl Proxy {
                 .map(|body| CountedBody::new(body, sent_bytes));
         }
         let started = Instant::now();
+        let ids = RequestIds::stamp(request.headers_mut());
         let method = request.method().clone();
         let path = self.access_log.then(|| request.uri().path().to_owned());
         let client_upgrade = hyper::upgrade::on(&mut request);
@@ -270,9 +272,14 @@ impl Proxy {
                 route = route.as_ref().map_or("-", |route| &*route.id),
                 status = response.status().as_u16(),
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_id = ids.request_id.to_str().unwrap_or("-"),
+                trace_id = ids.trace_id,
                 "request"
             );
         }
+        response
+            .headers_mut()
+            .insert(trace::REQUEST_ID.clone(), ids.request_id);
         response.map(|body| CountedBody::new(body, sent_bytes))
     }
 
