@@ -273,7 +273,7 @@ impl Proxy {
                 status = response.status().as_u16(),
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 request_id = ids.request_id.to_str().unwrap_or("-"),
-                trace_id = ids.trace_id,
+                trace_id = ids.trace_id(),
                 "request"
             );
         }

@@ -2,10 +2,10 @@
 //! (when it is 1-128 visible characters) or gets a new one; the upstream (and every
 //! plugin) sees it and the client gets it back. A valid `traceparent` keeps its trace id
 //! and flags with the gateway's own span as the new parent; without one, a trace starts
-//! here (not sampled). The access log carries both ids.
+//! here (not sampled). Only versions `00` are continued; a later version starts afresh.
+//! The access log carries both ids.
 
-use std::fmt::Write as _;
-
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The request id header.
@@ -20,74 +20,84 @@ const MAX_REQUEST_ID: usize = 128;
 pub(crate) struct RequestIds {
     /// The request id.
     pub(crate) request_id: HeaderValue,
-    /// The trace id, 32 hex digits.
-    pub(crate) trace_id: String,
+    /// The trace id, 32 lower-case hex digits.
+    trace_id: [u8; 32],
 }
 
 impl RequestIds {
     /// Reads the client's ids from `headers` and writes the ones the upstream gets.
     pub(crate) fn stamp(headers: &mut HeaderMap) -> Self {
-        let request_id = headers
-            .get(&REQUEST_ID)
-            .filter(|id| {
-                let bytes = id.as_bytes();
-                !bytes.is_empty()
-                    && bytes.len() <= MAX_REQUEST_ID
-                    && bytes.iter().all(|b| b.is_ascii_graphic())
-            })
-            .cloned()
-            .unwrap_or_else(|| hex_value(&[fastrand::u64(..), fastrand::u64(..)]));
+        let request_id = match headers.get(&REQUEST_ID) {
+            Some(id) if is_request_id(id.as_bytes()) => id.clone(),
+            _ => {
+                let mut id = [0; 32];
+                hex(&mut id, fastrand::u128(..));
+                header_value(&id)
+            }
+        };
         headers.insert(REQUEST_ID.clone(), request_id.clone());
-        let (trace_id, flags) = headers
+        // `00-` trace id `-` span id `-` flags: 55 bytes.
+        let mut traceparent = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        match headers
             .get(&TRACEPARENT)
-            .and_then(|value| parent(value.to_str().ok()?))
-            .unwrap_or_else(|| {
-                (
-                    hex(&[fastrand::u64(1..), fastrand::u64(..)]),
-                    "00".to_owned(),
-                )
-            });
-        let span = hex(&[fastrand::u64(1..)]);
-        let traceparent = format!("00-{trace_id}-{span}-{flags}");
-        if let Ok(value) = HeaderValue::try_from(traceparent) {
-            headers.insert(TRACEPARENT.clone(), value);
+            .map(HeaderValue::as_bytes)
+            .filter(|v| is_parent(v))
+        {
+            Some(parent) => {
+                traceparent[3..35].copy_from_slice(&parent[3..35]);
+                traceparent[53..55].copy_from_slice(&parent[53..55]);
+            }
+            None => hex(&mut traceparent[3..35], fastrand::u128(1..)),
         }
+        hex(&mut traceparent[36..52], u128::from(fastrand::u64(1..)));
+        headers.insert(TRACEPARENT.clone(), header_value(&traceparent));
+        let mut trace_id = [0; 32];
+        trace_id.copy_from_slice(&traceparent[3..35]);
         Self {
             request_id,
             trace_id,
         }
     }
-}
 
-/// The trace id and flags of a valid version-00 `traceparent`.
-fn parent(value: &str) -> Option<(String, String)> {
-    let mut parts = value.trim().split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex_of = |part: &str, len: usize| {
-        part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    let valid = hex_of(version, 2)
-        && version != "ff"
-        && (version != "00" || parts.next().is_none())
-        && hex_of(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex_of(span, 16)
-        && span.bytes().any(|b| b != b'0')
-        && hex_of(flags, 2);
-    valid.then(|| (trace.to_owned(), flags.to_owned()))
-}
-
-fn hex(words: &[u64]) -> String {
-    let mut text = String::with_capacity(words.len() * 16);
-    for word in words {
-        let _ = write!(text, "{word:016x}");
+    /// The trace id, for the access log.
+    pub(crate) fn trace_id(&self) -> &str {
+        std::str::from_utf8(&self.trace_id).expect("hex digits")
     }
-    text
 }
 
-fn hex_value(words: &[u64]) -> HeaderValue {
-    HeaderValue::try_from(hex(words)).expect("hex digits are a valid header value")
+/// Whether a client's request id is kept: 1-128 visible characters.
+fn is_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.iter().all(u8::is_ascii_graphic)
+}
+
+/// Whether `value` is a valid version-00 `traceparent` (no trailing fields), whose trace
+/// id and flags are kept.
+fn is_parent(value: &[u8]) -> bool {
+    let hex = |part: &[u8]| part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let not_zero = |part: &[u8]| part.iter().any(|b| *b != b'0');
+    value.len() == 55
+        && value.starts_with(b"00-")
+        && value[35] == b'-'
+        && value[52] == b'-'
+        && hex(&value[3..35])
+        && not_zero(&value[3..35])
+        && hex(&value[36..52])
+        && not_zero(&value[36..52])
+        && hex(&value[53..55])
+}
+
+/// Writes the low `out.len() / 2` bytes of `value` as lower-case hex into `out`.
+fn hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for digit in out.iter_mut().rev() {
+        *digit = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+fn header_value(bytes: &[u8]) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(bytes))
+        .expect("hex digits and dashes are a valid header value")
 }
 
 #[cfg(test)]
@@ -122,7 +132,7 @@ mod tests {
     fn a_valid_traceparent_keeps_its_trace_with_the_gateway_as_parent() {
         let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let (ids, headers) = stamped(&[("traceparent", sent)]);
-        assert_eq!(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ids.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         let forwarded = headers["traceparent"].to_str().expect("text");
         assert!(
             forwarded.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
@@ -139,7 +149,7 @@ mod tests {
             "garbage",
         ] {
             let (ids, headers) = stamped(&[("traceparent", bad)]);
-            assert_ne!(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
+            assert_ne!(ids.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
             let started = headers["traceparent"].to_str().expect("text").to_owned();
             assert!(
                 started.ends_with("-00") && started.len() == 55,
