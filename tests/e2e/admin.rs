@@ -1007,7 +1007,7 @@ async fn metrics_negotiate_text_for_scrapers_and_the_envelope_for_other_clients(
     let text = metrics_with(gateway.addr(), "", "gateway_requests_total 4").await;
     assert!(
         text.lines().any(|l| l == "gateway_errors_total 1"),
-        "{text}"
+        "errors are in the store before the requests they belong to: {text}"
     );
     assert!(
         text.contains("archway_requests_total"),

@@ -71,11 +71,13 @@ impl Totals {
         }
     }
 
+    /// The fields in the order they are added to the store: `requests` last, so a
+    /// reader that sees requests counted sees their errors and time too.
     fn fields(self) -> [(&'static str, u64); 3] {
         [
-            ("requests", self.requests),
             ("errors", self.errors),
             ("micros", self.micros),
+            ("requests", self.requests),
         ]
     }
 }
