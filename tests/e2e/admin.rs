@@ -540,6 +540,20 @@ async fn permissions_are_listed_created_and_system_ones_kept() {
     assert_eq!(admin["permission_code"], "gateway.admin");
     assert_eq!(admin["is_system"], true);
     assert_eq!(admin["actions"], json!(["read", "write", "delete"]));
+    for id in ["1", "gateway.admin"] {
+        let one = call(
+            &gateway,
+            "GET",
+            &format!("/admin/permissions/{id}"),
+            &keys.reader,
+            &Value::Null,
+        )
+        .await;
+        assert_eq!(
+            content(&one, 200, "S10000")["permission_code"],
+            "gateway.admin"
+        );
+    }
 
     let custom = json!({
         "permission_code": "custom.permission",
@@ -915,6 +929,105 @@ async fn roles_api_keys_and_token_revocations_are_managed_and_live_at_once() {
     assert_eq!(
         collections,
         ["api-keys", "roles", "api-keys", "revoked-tokens"]
+    );
+
+    // A revoked key's record stays readable, by id and when asked for in the list.
+    let record = call(
+        &gateway,
+        "GET",
+        &format!("/admin/api-keys/{bob_id}"),
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert!(is_timestamp(&content(&record, 200, "S10000")["revoked_at"]));
+    let hidden = call(
+        &gateway,
+        "GET",
+        "/admin/api-keys?subject=bob",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&hidden, 200, "S10000")["total"], 0);
+    let shown = call(
+        &gateway,
+        "GET",
+        "/admin/api-keys?subject=bob&include_revoked=true",
+        &keys.reader,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(content(&shown, 200, "S10000")["total"], 1);
+
+    // A role changed or deleted through the API takes its permissions away at once.
+    let carol = call(
+        &gateway,
+        "POST",
+        "/admin/api-keys",
+        &keys.admin,
+        &json!({"subject": "carol", "roles": ["route-readers"]}),
+    )
+    .await;
+    let carol = content(&carol, 201, "S10000")["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    content(
+        &call(&gateway, "GET", "/admin/routes", &carol, &Value::Null).await,
+        200,
+        "S10000",
+    );
+    let emptied = call(
+        &gateway,
+        "PUT",
+        "/admin/roles/route-readers",
+        &keys.admin,
+        &json!({"permissions": []}),
+    )
+    .await;
+    assert_eq!(
+        content(&emptied, 200, "S10000")["updated_fields"],
+        json!(["permissions"])
+    );
+    until_status(gateway.addr(), "/admin/routes", &carol, 403).await;
+    content(
+        &call(
+            &gateway,
+            "PUT",
+            "/admin/roles/route-readers",
+            &keys.admin,
+            &json!({"permissions": ["gateway.read"]}),
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    until_status(gateway.addr(), "/admin/routes", &carol, 200).await;
+    content(
+        &call(
+            &gateway,
+            "DELETE",
+            "/admin/roles/route-readers",
+            &keys.admin,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    until_status(gateway.addr(), "/admin/routes", &carol, 403).await;
+    content(
+        &call(
+            &gateway,
+            "GET",
+            "/admin/roles/route-readers",
+            &keys.reader,
+            &Value::Null,
+        )
+        .await,
+        404,
+        "F40400",
     );
     gateway.stop().await;
 }

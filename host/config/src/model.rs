@@ -607,12 +607,7 @@ impl ServiceConfig {
                 .iter()
                 .map(|instance| Endpoint {
                     id: instance.instance_id.clone(),
-                    url: format!(
-                        "{}://{}:{}",
-                        instance.protocol.scheme(),
-                        bracketed(&instance.host),
-                        instance.port
-                    ),
+                    url: instance.url(),
                     weight: instance.weight,
                     status: instance.status,
                     probe: instance.health_check_url.clone().map(|path| Probe {
@@ -622,6 +617,18 @@ impl ServiceConfig {
                 })
                 .collect(),
         }
+    }
+}
+
+impl InstanceConfig {
+    /// Its base URL: `<protocol>://<host>:<port>` (an IPv6 host in brackets).
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}:{}",
+            self.protocol.scheme(),
+            bracketed(&self.host),
+            self.port
+        )
     }
 }
 

@@ -157,7 +157,11 @@ impl KeyStore {
             .into_iter()
             .find(|(_, _, r)| r.id == id);
         let Some((slot, stored, mut record)) = found else {
-            bail!("no API key with id {id} in namespace {}", self.namespace);
+            return Err(UnknownKey {
+                id: id.to_owned(),
+                namespace: self.namespace.clone(),
+            }
+            .into());
         };
         if record.revoked_at.is_some() {
             return Ok(Revoked::Already(record));
@@ -267,6 +271,16 @@ fn namespace(config: &Config, plugin: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// Refuses what the gateway would refuse in a principal, before it is stored.
+/// No key has the id given.
+#[derive(Debug, thiserror::Error)]
+#[error("no API key with id {id} in namespace {namespace}")]
+pub struct UnknownKey {
+    /// The id given.
+    pub id: String,
+    /// The namespace searched.
+    pub namespace: String,
+}
+
 /// A new key's field that is not valid.
 #[derive(Debug, thiserror::Error)]
 #[error("{field}: {message}")]

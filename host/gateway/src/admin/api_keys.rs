@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::input::{self, Query};
-use super::{AdminApi, not_found, page};
-use crate::keys::{InvalidKey, KeyRecord, KeyStore, NewKey, Revoked};
+use super::{AdminApi, not_found, page, store_unavailable};
+use crate::keys::{InvalidKey, KeyRecord, KeyStore, NewKey, Revoked, UnknownKey};
 
 /// A key to make, as the API takes it.
 #[derive(Deserialize)]
@@ -85,11 +85,13 @@ pub(super) async fn create(api: &AdminApi, body: Map<String, Value>) -> Result<V
 
 /// Revokes a key: it never works again.
 pub(super) async fn revoke(api: &AdminApi, id: &str) -> Result<Value, AdminError> {
-    let keys = keys(api, None)?;
-    if !records(&keys).await?.iter().any(|record| record.id == id) {
-        return Err(not_found("API key", id));
-    }
-    match keys.revoke(id).await.map_err(|error| unavailable(&error))? {
+    let revoked = keys(api, None)?.revoke(id).await.map_err(|error| {
+        match error.downcast_ref::<UnknownKey>() {
+            Some(_) => not_found("API key", id),
+            None => unavailable(&error),
+        }
+    })?;
+    match revoked {
         Revoked::Now(record) => Ok(item(&record)),
         Revoked::Already(record) => Err(AdminError::Conflict(format!(
             "API key {} was revoked at {}",
@@ -112,8 +114,7 @@ async fn records(keys: &KeyStore) -> Result<Vec<KeyRecord>, AdminError> {
 }
 
 fn unavailable(error: &anyhow::Error) -> AdminError {
-    tracing::error!(target: "archway.admin", error = format!("{error:#}"), "API keys failed");
-    AdminError::Unavailable("the store cannot be reached".to_owned())
+    store_unavailable(&format!("{error:#}"))
 }
 
 /// A key's record as the API shows it, with the contract's timestamps.

@@ -6,8 +6,8 @@ use archway_runtime::{AdminError, Caller};
 use archway_store::StreamId;
 use serde_json::{Map, Value, json};
 
-use super::AdminApi;
 use super::input::Query;
+use super::{AdminApi, store_unavailable};
 use archway_proxy::timestamp;
 
 /// The stream of audit entries.
@@ -80,28 +80,13 @@ pub(super) async fn list(api: &AdminApi, query: &Query) -> Result<Value, AdminEr
             )
         })?,
     };
-    let size = match query.get("size") {
-        None => DEFAULT_SIZE,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_SIZE).contains(n))
-            .ok_or_else(|| {
-                AdminError::invalid(
-                    "size",
-                    format!("must be a number 1-{MAX_SIZE} (got {text:?})"),
-                )
-            })?,
-    };
+    let size = query.number("size", DEFAULT_SIZE, MAX_SIZE)?;
     let entries = api
         .state
         .store()
         .read_after(STREAM, after, size)
         .await
-        .map_err(|error| {
-            tracing::error!(target: "archway.admin", %error, "cannot read the audit log");
-            AdminError::Unavailable("the store cannot be reached".to_owned())
-        })?;
+        .map_err(|error| store_unavailable(&error))?;
     let next = (entries.len() == size)
         .then(|| entries.last().map(|e| e.id.to_string()))
         .flatten();

@@ -122,21 +122,28 @@ impl Query {
             .transpose()
     }
 
+    /// A whole-number parameter in `1..=max`, `default` when unset.
+    pub(super) fn number(
+        &self,
+        name: &str,
+        default: usize,
+        max: usize,
+    ) -> Result<usize, AdminError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
+        text.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                AdminError::invalid(name, format!("must be a number 1-{max} (got {text:?})"))
+            })
+    }
+
     /// The page `items` asked for, with the total before paging.
     pub(super) fn page<T>(&self, items: Vec<T>) -> Result<(usize, Vec<T>), AdminError> {
-        let number = |name: &str, default: usize, max: usize| -> Result<usize, AdminError> {
-            let Some(text) = self.get(name) else {
-                return Ok(default);
-            };
-            text.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    AdminError::invalid(name, format!("must be a number 1-{max} (got {text:?})"))
-                })
-        };
-        let page = number("page", 1, usize::MAX)?;
-        let size = number("size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let page = self.number("page", 1, usize::MAX)?;
+        let size = self.number("size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let total = items.len();
         let skip = (page - 1).saturating_mul(size);
         Ok((total, items.into_iter().skip(skip).take(size).collect()))

@@ -187,21 +187,13 @@ fn item(api: &AdminApi, record: &InstanceRecord) -> Result<Value, AdminError> {
     let object = value
         .as_object_mut()
         .expect("an instance serialises to an object");
-    let endpoint = archway_config::ServiceConfig {
-        name: record.service_name.clone(),
-        instances: vec![instance.clone()],
-        ..Default::default()
-    }
-    .endpoints()
-    .remove(0)
-    .url;
     object.extend([
         ("id".to_owned(), Value::from(record.id.as_str())),
         (
             "service_name".to_owned(),
             Value::from(record.service_name.as_str()),
         ),
-        ("endpoint".to_owned(), Value::from(endpoint)),
+        ("endpoint".to_owned(), Value::from(instance.url())),
         ("status".to_owned(), json!(status)),
         ("last_health_check".to_owned(), Value::Null),
         (

@@ -195,12 +195,16 @@ impl From<StateError> for AdminError {
     fn from(error: StateError) -> Self {
         match error {
             StateError::BadId { kind, id } => Self::NotFound(format!("no {kind} item {id:?}")),
-            other => {
-                tracing::error!(target: "archway.admin", error = %other, "admin state failed");
-                Self::Unavailable("the store cannot be reached".to_owned())
-            }
+            other => store_unavailable(&other),
         }
     }
+}
+
+/// The store failed: the plugin hears only that (never the store's address or error
+/// text), the log gets the details.
+fn store_unavailable(error: &dyn std::fmt::Display) -> AdminError {
+    tracing::error!(target: "archway.admin", error = %error, "the admin state's store failed");
+    AdminError::Unavailable("the store cannot be reached".to_owned())
 }
 
 /// A page of items as the `admin` import's `list` answers it.

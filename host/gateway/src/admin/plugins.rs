@@ -14,24 +14,15 @@ use crate::status::{PluginStatus, hex};
 
 /// One plugin.
 pub(super) async fn get(api: &AdminApi, name: &str) -> Result<Value, AdminError> {
-    let serving = api.serving()?;
-    let plugin = serving
-        .plugins()
-        .get(name)
-        .ok_or_else(|| not_found("plugin", name))?;
-    Ok(item(plugin, status(api, name).as_ref()))
+    items(api)?
+        .into_iter()
+        .find(|item| item["name"] == name)
+        .ok_or_else(|| not_found("plugin", name))
 }
 
 /// Every plugin by name (`page`, `size`).
 pub(super) async fn list(api: &AdminApi, query: &Query) -> Result<Value, AdminError> {
-    let serving = api.serving()?;
-    let mut plugins: Vec<_> = serving.plugins().values().collect();
-    plugins.sort_by(|a, b| a.name().cmp(b.name()));
-    let items = plugins
-        .into_iter()
-        .map(|plugin| item(plugin, status(api, plugin.name()).as_ref()))
-        .collect();
-    let (total, items) = query.page(items)?;
+    let (total, items) = query.page(items(api)?)?;
     Ok(page(total, items))
 }
 
@@ -40,27 +31,28 @@ pub(super) async fn list(api: &AdminApi, query: &Query) -> Result<Value, AdminEr
 pub(super) async fn reload(api: &AdminApi) -> Result<Value, AdminError> {
     let reloader = api.reloader()?;
     reloader.reload().await;
-    let serving = api.serving()?;
-    let mut plugins: Vec<_> = serving.plugins().values().collect();
-    plugins.sort_by(|a, b| a.name().cmp(b.name()));
-    let config = reloader.config_status();
+    let now = timestamp::now();
     Ok(json!({
-        "id": timestamp::now(),
-        "reloaded_at": timestamp::now(),
-        "config_error": config.last_error,
-        "plugins": plugins
-            .into_iter()
-            .map(|plugin| item(plugin, status(api, plugin.name()).as_ref()))
-            .collect::<Vec<_>>(),
+        "id": now,
+        "reloaded_at": now,
+        "config_error": reloader.config_status().last_error,
+        "plugins": items(api)?,
     }))
 }
 
-fn status(api: &AdminApi, name: &str) -> Option<PluginStatus> {
-    let reloader = api.reloader().ok()?;
-    reloader
-        .plugin_status()
+/// Every plugin serving now, by name, with its reload status (read once).
+fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
+    let serving = api.serving()?;
+    let statuses = api.reloader()?.plugin_status();
+    let mut plugins: Vec<_> = serving.plugins().values().collect();
+    plugins.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(plugins
         .into_iter()
-        .find(|status| status.name == name)
+        .map(|plugin| {
+            let status = statuses.iter().find(|s| s.name == plugin.name());
+            item(plugin, status)
+        })
+        .collect())
 }
 
 fn item(plugin: &Plugin, status: Option<&PluginStatus>) -> Value {

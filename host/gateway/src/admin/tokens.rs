@@ -7,8 +7,8 @@ use archway_runtime::AdminError;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::AdminApi;
 use super::input;
+use super::{AdminApi, store_unavailable};
 
 /// What to revoke: a token (its `jti` and `exp` are read from it), or a `jti` with the
 /// token's expiry.
@@ -61,9 +61,6 @@ pub(super) async fn revoke(api: &AdminApi, body: Map<String, Value>) -> Result<V
 fn refused(field: &str, error: RevokeError) -> AdminError {
     match error {
         RevokeError::Invalid(why) => AdminError::invalid(field, why),
-        RevokeError::Store(error) => {
-            tracing::error!(target: "archway.admin", %error, "cannot revoke a token");
-            AdminError::Unavailable("the store cannot be reached".to_owned())
-        }
+        RevokeError::Store(error) => store_unavailable(&error),
     }
 }
