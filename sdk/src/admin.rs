@@ -46,6 +46,13 @@ pub enum Call {
         /// The item's id.
         id: String,
     },
+    /// [`upload`].
+    Upload {
+        /// The plugin's name.
+        plugin: String,
+        /// Its component's bytes.
+        component: Vec<u8>,
+    },
 }
 
 /// One item of a collection (`routes`, `services`, `permissions`) as JSON.
@@ -82,6 +89,15 @@ pub fn delete(collection: &str, id: &str) -> Result<String, AdminError> {
     })
 }
 
+/// Uploads a new version of `plugin` (configured with `uploads = true`); the plugin's
+/// item. A component that would not serve is refused as `invalid` (field `component`).
+pub fn upload(plugin: &str, component: &[u8]) -> Result<String, AdminError> {
+    imp::call(Call::Upload {
+        plugin: plugin.to_owned(),
+        component: component.to_owned(),
+    })
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::{AdminError, Call};
@@ -97,6 +113,7 @@ mod imp {
                 body,
             } => admin::put(&collection, id.as_deref(), &body),
             Call::Delete { collection, id } => admin::delete(&collection, &id),
+            Call::Upload { plugin, component } => admin::upload(&plugin, &component),
         }
     }
 }

@@ -1458,3 +1458,176 @@ async fn plugins_are_listed_and_a_bad_new_version_is_refused_while_the_old_one_s
     content(&refused, 403, "F40003");
     gateway.stop().await;
 }
+
+/// `PUT /admin/plugins/{name}` with a component.
+async fn upload(gateway: &archway::Running, name: &str, key: &str, component: &[u8]) -> Reply {
+    send(
+        gateway.addr(),
+        "PUT",
+        &format!("/admin/plugins/{name}"),
+        &[("x-api-key", key), ("content-type", "application/wasm")],
+        component,
+    )
+    .await
+}
+
+/// Asks `/s/x` until the stamp plugin answers `stamp`, at most a second.
+async fn until_stamped(gateway: &archway::Running, stamp: &str) {
+    let since = Instant::now();
+    loop {
+        let reply = get(gateway.addr(), "/s/x", &[]).await;
+        if reply.header("x-stamp") == Some(stamp) {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "still stamped {:?} a second later",
+            reply.header("x-stamp")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_version_serves_on_every_node_and_a_bad_one_is_refused() {
+    use archway_tests::artifacts::{STAMP_A, STAMP_B};
+
+    let redis = RedisServer::running();
+    let upstream = upstream().await;
+    let stamped = format!(
+        "[store]\nredis_url = \"{}\"\n\
+         [[plugins]]\nname = \"stamp\"\npath = \"{STAMP_A}\"\nuploads = true\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"stamped\"\npath_pattern = \"/s/*\"\nservice_name = \"echo\"\nrequires_auth = false\ntransform = [\"stamp\"]\n",
+        redis.url()
+    );
+    let config = config("") + &stamped;
+    let a = try_gateway(&config, upstream).await.expect("node A starts");
+    let b = try_gateway(&config, upstream).await.expect("node B starts");
+    let keys = keys(&a).await;
+    let stamp_b = std::fs::read(STAMP_B).expect("read stamp-b");
+
+    // Refused before anything is checked: no permission, no such plugin, no uploads.
+    content(
+        &upload(&a, "stamp", &keys.reader, &stamp_b).await,
+        403,
+        "F40003",
+    );
+    content(
+        &upload(&a, "nope", &keys.admin, &stamp_b).await,
+        404,
+        "F40400",
+    );
+    let closed = upload(&a, "admin", &keys.admin, &stamp_b).await;
+    content(&closed, 409, "F40900");
+    let why = closed.json()["msg"].to_string();
+    assert!(why.contains("uploads = true"), "{why}");
+
+    // A good version serves at once on this node and within a second on the other.
+    let uploaded = content(
+        &upload(&a, "stamp", &keys.admin, &stamp_b).await,
+        200,
+        "S10000",
+    );
+    let hash = archway_runtime::Runtime::content_hash(&stamp_b);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(uploaded["digest"], format!("sha256:{hex}"), "{uploaded}");
+    assert_eq!(uploaded["upload"]["digest"], hex, "{uploaded}");
+    assert_eq!(uploaded["upload"]["size"], stamp_b.len());
+    assert_eq!(uploaded["upload"]["uploaded_by"], "ops");
+    assert_eq!(
+        get(a.addr(), "/s/x", &[]).await.header("x-stamp"),
+        Some("stamp-b")
+    );
+    until_stamped(&b, "stamp-b").await;
+
+    // A broken version is refused with the reason, and stamp-b keeps serving everywhere.
+    let refused = upload(&a, "stamp", &keys.admin, b"\0asm not a component").await;
+    let field = content(&refused, 400, "F40000");
+    assert_eq!(field["field"], "component", "{field}");
+    let status = content(
+        &call(
+            &a,
+            "GET",
+            "/admin/plugins/stamp",
+            &keys.reader,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    assert!(
+        status["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{status}"
+    );
+    assert_eq!(
+        status["upload"]["digest"], hex,
+        "the stored version is unchanged"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for node in [&a, &b] {
+        assert_eq!(
+            get(node.addr(), "/s/x", &[]).await.header("x-stamp"),
+            Some("stamp-b")
+        );
+    }
+
+    // A node that starts later serves the uploaded version from the store.
+    let c = try_gateway(&config, upstream).await.expect("node C starts");
+    assert_eq!(
+        get(c.addr(), "/s/x", &[]).await.header("x-stamp"),
+        Some("stamp-b")
+    );
+
+    // Removing the upload serves the configured file again on every node.
+    let removed = content(
+        &call(
+            &a,
+            "DELETE",
+            "/admin/plugins/stamp",
+            &keys.admin,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    assert_eq!(removed["upload"], Value::Null, "{removed}");
+    for node in [&a, &b, &c] {
+        until_stamped(node, "stamp-a").await;
+    }
+    let again = call(
+        &a,
+        "DELETE",
+        "/admin/plugins/stamp",
+        &keys.admin,
+        &Value::Null,
+    )
+    .await;
+    content(&again, 404, "F40400");
+
+    let audit = content(
+        &call(
+            &a,
+            "GET",
+            "/admin/audit?size=100",
+            &keys.reader,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["collection"] == "plugins")
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["upload", "delete"], "{audit}");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}

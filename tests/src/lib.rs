@@ -99,7 +99,7 @@ pub async fn send(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
-    body: &str,
+    body: impl AsRef<[u8]>,
 ) -> Reply {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
@@ -110,7 +110,7 @@ pub async fn send(
         request = request.header(*name, *value);
     }
     let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
+        .body(Full::new(Bytes::copy_from_slice(body.as_ref())))
         .expect("valid request");
     let response = client.request(request).await.expect("gateway answers");
     let (parts, body) = response.into_parts();

@@ -313,6 +313,11 @@ pub struct PluginConfig {
     /// Where the component comes from.
     #[serde(flatten)]
     pub source: PluginSource,
+    /// Whether a new version may be uploaded through the admin API: the last version
+    /// uploaded (kept in the store) then serves on every node instead of `source`'s,
+    /// until it is removed.
+    #[serde(default)]
+    pub uploads: bool,
     /// Host imports the plugin may use; any other import fails the load.
     #[serde(default)]
     pub capabilities: Vec<Capability>,

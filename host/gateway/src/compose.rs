@@ -1,5 +1,5 @@
-//! Reads each plugin's component (embedded in the binary or from its file, refused when
-//! any user may write the file) and loads it into the runtime.
+//! Reads each plugin's component (its uploaded version, or embedded in the binary, or
+//! from its file, refused when any user may write the file) and loads it into the runtime.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -13,21 +13,67 @@ use archway_proxy::Plugins;
 use archway_runtime::{ComponentBytes, LoadError, Plugin, Runtime};
 
 use crate::builtin;
+use crate::uploads::Uploads;
 
-/// Every plugin in the config, loaded and started once.
-pub async fn load_plugins(runtime: &Runtime, config: &Config) -> anyhow::Result<Plugins> {
+/// Every plugin in the config, loaded and started once; with `uploads`, a plugin that
+/// takes uploads starts on its uploaded version, or on its source when that fails.
+pub(crate) async fn load_plugins(
+    runtime: &Runtime,
+    config: &Config,
+    uploads: Option<&Uploads>,
+) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins::new();
     for settings in &config.plugins {
-        let component = read_component(settings).await?;
-        let plugin = Plugin::load(runtime, settings, &component).await?;
+        let uploaded = match uploads.filter(|_| settings.uploads) {
+            Some(uploads) => load_uploaded(runtime, settings, uploads).await,
+            None => None,
+        };
+        let plugin = match uploaded {
+            Some(plugin) => plugin,
+            None => Plugin::load(runtime, settings, &read_component(settings, None).await?).await?,
+        };
         plugins.insert(settings.name.clone(), Arc::new(plugin));
     }
     Ok(plugins)
 }
 
-/// A plugin's component, embedded in the binary or read from its file, and hashed; the
-/// file read and the hash run on a blocking thread, off the request workers.
-pub async fn read_component(settings: &PluginConfig) -> anyhow::Result<ComponentBytes> {
+/// The uploaded version of a plugin, loaded; none when there is none or it fails (logged).
+async fn load_uploaded(
+    runtime: &Runtime,
+    settings: &PluginConfig,
+    uploads: &Uploads,
+) -> Option<Plugin> {
+    let loaded = match uploads.component(&settings.name).await {
+        Ok(None) => return None,
+        Ok(Some(component)) => Plugin::load(runtime, settings, &component)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(error.into()),
+    };
+    loaded
+        .inspect_err(|error| {
+            tracing::error!(
+                target: "archway.reload",
+                plugin = settings.name,
+                error = format!("{error:#}"),
+                "the uploaded version cannot serve; serving the configured source"
+            );
+        })
+        .ok()
+}
+
+/// A plugin's component, hashed: its uploaded version when it takes uploads and one is
+/// stored in `uploads`, else embedded in the binary or read from its file; the file read
+/// and the hash run on a blocking thread, off the request workers.
+pub(crate) async fn read_component(
+    settings: &PluginConfig,
+    uploads: Option<&Uploads>,
+) -> anyhow::Result<ComponentBytes> {
+    if let Some(uploads) = uploads.filter(|_| settings.uploads)
+        && let Some(component) = uploads.component(&settings.name).await?
+    {
+        return Ok(component);
+    }
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || component_bytes(&settings).map(ComponentBytes::new))
         .await

@@ -14,6 +14,7 @@ mod sync;
 pub mod telemetry;
 mod ticks;
 pub mod tokens;
+mod uploads;
 mod watch;
 
 use std::net::SocketAddr;
@@ -57,7 +58,7 @@ pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
     let key_sets = key_sets::KeySetLoader::new(clients.clone());
     let loaded = key_sets.load(&config.jwt, &KeySets::default())?;
     listener_certificates(config)?;
-    let plugins = compose::load_plugins(&runtime, config).await?;
+    let plugins = compose::load_plugins(&runtime, config, None).await?;
     let config = Arc::new(config.clone());
     Snapshot::build(
         config.clone(),
@@ -153,7 +154,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .with_service_calls(service_calls.clone())
         .with_verifier(verifier.clone())
         .with_admin(Arc::new(admin.clone()));
-    let plugins = Arc::new(compose::load_plugins(&runtime, &config).await?);
+    let uploads = uploads::Uploads::new(state.clone());
+    let plugins = Arc::new(compose::load_plugins(&runtime, &config, Some(&uploads)).await?);
     let serving = Serving {
         plugins,
         upstreams: Arc::new(Upstreams::new(clients)),
@@ -175,7 +177,6 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let proxy = Arc::new(proxy);
     let routing = Arc::new(sync::Routing::new(proxy.clone()));
-    let follower = sync::follow(state.clone(), routing.clone());
     let traffic = spawn_traffic_flusher(proxy.clone(), TrafficLog::new(state.store().clone()));
     // Unique per gateway process and start, even for two containers alike in pid and address.
     let nonce =
@@ -187,7 +188,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         routing.clone(),
         key_sets,
         certificates,
+        uploads,
     ));
+    let follower = sync::follow(state.clone(), routing.clone(), reloader.clone());
     admin.serve(&routing, &reloader);
     let serving = reloader.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();

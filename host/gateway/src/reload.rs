@@ -1,4 +1,5 @@
-//! Hot reload: re-reads the config file and every plugin's component, stages what changed
+//! Hot reload: re-reads the config file and every plugin's component (its file, or its
+//! uploaded version in the store), stages what changed
 //! off the request path (compile, import check, one instance through `init`), and hands
 //! the staged plugin set to the snapshot builder, which checks the routes still fit
 //! before the whole snapshot is swapped. A version that fails
@@ -15,12 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 use archway_config::{Config, PluginConfig, PluginSource};
 use archway_proxy::{CertificateSet, Certificates, Plugins, Snapshot};
-use archway_runtime::{Plugin, Runtime};
+use archway_runtime::{ComponentBytes, Plugin, Runtime};
 
 use crate::compose;
 use crate::key_sets::{KeySetLoader, key_files};
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
 use crate::sync::Routing;
+use crate::uploads::Uploads;
 
 /// What a plugin version was loaded from: its settings and its component's content hash.
 #[derive(Clone, PartialEq)]
@@ -55,6 +57,7 @@ pub(crate) struct Reloader {
     key_sets: KeySetLoader,
     /// The listener's certificates, when it terminates TLS.
     certificates: Option<Arc<Certificates>>,
+    uploads: Uploads,
     memory: Mutex<Memory>,
     status: StatusRegistry,
 }
@@ -134,6 +137,7 @@ impl Reloader {
         routing: Arc<Routing>,
         key_sets: KeySetLoader,
         certificates: Option<Arc<Certificates>>,
+        uploads: Uploads,
     ) -> Self {
         let serving = routing.current();
         let hashes: Vec<(&str, [u8; 32])> = serving
@@ -147,6 +151,7 @@ impl Reloader {
             routing,
             key_sets,
             certificates,
+            uploads,
             memory: Mutex::new(Memory {
                 config_path: None,
                 config_hash: None,
@@ -163,6 +168,32 @@ impl Reloader {
     /// Every plugin's reload status.
     pub(crate) fn plugin_status(&self) -> Vec<PluginStatus> {
         self.status.plugins()
+    }
+
+    /// Whether `component` would serve as the plugin `settings` describe, checked as a
+    /// reload checks a new version: it loads and starts, and every route still fits it.
+    /// A version that fails is reported like a refused reload.
+    pub(crate) async fn check_version(
+        &self,
+        settings: &PluginConfig,
+        component: &ComponentBytes,
+    ) -> anyhow::Result<()> {
+        let checked = async {
+            let plugin = Plugin::load(&self.runtime, settings, component).await?;
+            let current = self.routing.current();
+            let mut plugins = (**current.plugins()).clone();
+            plugins.insert(settings.name.clone(), Arc::new(plugin));
+            current.with_plugins(Arc::new(plugins))?;
+            anyhow::Ok(())
+        };
+        checked
+            .await
+            .inspect_err(|error| self.refuse(&settings.name, &format!("{error:#}"), None))
+    }
+
+    /// The uploaded plugin versions this gateway serves.
+    pub(crate) fn uploads(&self) -> &Uploads {
+        &self.uploads
     }
 
     /// The config's reload status.
@@ -461,7 +492,7 @@ impl Reloader {
         previous: Option<Arc<Plugin>>,
     ) -> anyhow::Result<Staged> {
         let name = &settings.name;
-        let component = match compose::read_component(settings).await {
+        let component = match compose::read_component(settings, Some(&self.uploads)).await {
             Ok(component) => component,
             Err(error) => return self.keep_previous(name, previous, error, None),
         };

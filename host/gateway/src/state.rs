@@ -36,7 +36,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn segment(self) -> &'static str {
+    /// Its name: the store key segment and the change feed's topic.
+    pub(crate) fn segment(self) -> &'static str {
         match self {
             Self::Route => "routes",
             Self::Service => "services",

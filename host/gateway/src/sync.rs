@@ -1,7 +1,8 @@
 //! Keeps this node's routing in step with admin changes made on any node: on a
 //! change-feed event (a burst counts once) the managed routes and services are read from
 //! the store once and the snapshot is rebuilt on those that fit, with the file config and
-//! plugins it already serves.
+//! plugins it already serves; a change to uploaded plugins reloads them as a file change
+//! would.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use archway_store::FeedEvent;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::state::GatewayState;
+use crate::reload::Reloader;
+use crate::state::{GatewayState, Kind};
 
 /// The proxy's snapshot and the lock every rebuild holds from reading the current
 /// snapshot to swapping in its successor, so a file reload and a store change never
@@ -115,8 +117,21 @@ async fn with_store_records(current: &Snapshot, state: &GatewayState) -> anyhow:
     Ok(current.with_managed(Arc::new(fitting(current, managed)))?)
 }
 
-/// Rebuilds the snapshot after every change announced on the feed.
-pub(crate) fn follow(state: GatewayState, routing: Arc<Routing>) -> JoinHandle<()> {
+/// Whether `event` may mean an uploaded plugin version changed.
+fn concerns_uploads(event: &FeedEvent) -> bool {
+    match event {
+        FeedEvent::Change(change) => change.topic == Kind::Plugin.segment(),
+        FeedEvent::Missed => true,
+    }
+}
+
+/// Rebuilds the snapshot after every change announced on the feed, and reloads plugins
+/// after a change to their uploaded versions.
+pub(crate) fn follow(
+    state: GatewayState,
+    routing: Arc<Routing>,
+    reloader: Arc<Reloader>,
+) -> JoinHandle<()> {
     let mut feed = state.store().subscribe();
     tokio::spawn(async move {
         while let Some(event) = feed.recv().await {
@@ -124,7 +139,11 @@ pub(crate) fn follow(state: GatewayState, routing: Arc<Routing>) -> JoinHandle<(
                 tracing::debug!(target: "archway.sync", version = change.version, topic = change.topic, "config changed");
             }
             // The rebuild reads everything, so the events of a burst need only one.
-            feed.skip_pending();
+            let mut burst = feed.take_pending();
+            burst.push(event);
+            if burst.iter().any(concerns_uploads) {
+                reloader.reload().await;
+            }
             let rebuilt = routing
                 .rebuild(async |current| Ok((with_store_records(current, &state).await?, ())))
                 .await;

@@ -123,6 +123,17 @@ impl Snapshot {
         )
     }
 
+    /// A snapshot like this one serving `plugins` instead of its own.
+    pub fn with_plugins(&self, plugins: Arc<Plugins>) -> Result<Self, SnapshotError> {
+        Self::build(
+            self.config.clone(),
+            self.managed.clone(),
+            plugins,
+            self.upstreams.clone(),
+            self.key_sets.clone(),
+        )
+    }
+
     /// The file config it was built from.
     pub fn config(&self) -> &Arc<Config> {
         &self.config

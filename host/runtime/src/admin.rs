@@ -44,6 +44,13 @@ pub enum AdminCall {
         /// The item's id.
         id: String,
     },
+    /// Uploads a new version of a plugin.
+    Upload {
+        /// The plugin's name.
+        plugin: String,
+        /// Its component's bytes.
+        component: Vec<u8>,
+    },
 }
 
 /// Who asks for an admin operation: the plugin, and the principal of the request it
@@ -169,6 +176,14 @@ impl admin::Host for HostState {
 
     async fn delete(&mut self, collection: String, id: String) -> Result<String, WitAdminError> {
         self.admin(AdminCall::Delete { collection, id }).await
+    }
+
+    async fn upload(
+        &mut self,
+        plugin: String,
+        component: Vec<u8>,
+    ) -> Result<String, WitAdminError> {
+        self.admin(AdminCall::Upload { plugin, component }).await
     }
 }
 

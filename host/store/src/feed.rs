@@ -43,14 +43,15 @@ impl ChangeFeed {
         }
     }
 
-    /// Drops the events already waiting and returns how many there were, so that a
-    /// subscriber that reloads everything on any event handles a burst once.
-    pub fn skip_pending(&mut self) -> usize {
-        let mut skipped = 0;
+    /// Takes the events already waiting, so that a subscriber that reloads everything
+    /// on any event handles a burst once.
+    pub fn take_pending(&mut self) -> Vec<FeedEvent> {
+        let mut pending = Vec::new();
         loop {
             match self.events.try_recv() {
-                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => skipped += 1,
-                Err(_) => return skipped,
+                Ok(event) => pending.push(event),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => pending.push(FeedEvent::Missed),
+                Err(_) => return pending,
             }
         }
     }

@@ -51,7 +51,7 @@ pub const COLLECTIONS: [Collection; 5] = [
         import: "plugins",
         items: "plugins",
         noun: "插件",
-        writes: [false, false, false],
+        writes: [false, false, true],
     },
     Collection {
         path: "audit",

@@ -109,6 +109,7 @@ impl Admin {
             Endpoint::Deregister(id) => services::deregister(id),
             Endpoint::RevokeToken => tokens(&body(request)?),
             Endpoint::Reload => reload(),
+            Endpoint::Upload(name) => upload(name, request),
             Endpoint::List(collection) => collection.list(&query),
             Endpoint::Create(collection) => collection.create(&body(request)?),
             Endpoint::Get(collection, id) => collection.get(id),
@@ -133,6 +134,7 @@ enum Endpoint<'a> {
     Deregister(&'a str),
     RevokeToken,
     Reload,
+    Upload(&'a str),
     List(&'static Collection),
     Create(&'static Collection),
     Get(&'static Collection, &'a str),
@@ -155,6 +157,7 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["services", id], "DELETE") => Endpoint::Deregister(id),
         (["tokens", "revoke"], "POST") => Endpoint::RevokeToken,
         (["plugins", "reload"], "POST") => Endpoint::Reload,
+        (["plugins", name], "PUT") => Endpoint::Upload(name),
         ([name, rest @ ..], method) if rest.len() <= 1 && collection::named(name).is_some() => {
             let collection = collection::named(name).expect("just found");
             let [create, update, delete] = collection.writes;
@@ -180,6 +183,19 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
 fn reload() -> Result<Response, Failure> {
     let outcome = answer(archway_sdk::admin::put("reloads", None, "{}"))?;
     Ok(envelope::success(200, "重新加載完成", outcome))
+}
+
+/// `PUT /admin/plugins/{name}`: the body is a new version of the plugin's component.
+fn upload(name: &str, request: &Request) -> Result<Response, Failure> {
+    let component = request.body().unwrap_or_default();
+    if component.is_empty() {
+        return Err(Failure::invalid(
+            "component",
+            "the body must be the plugin's WebAssembly component",
+        ));
+    }
+    let plugin = answer(archway_sdk::admin::upload(name, &component))?;
+    Ok(envelope::success(200, "上傳插件成功", plugin))
 }
 
 /// `POST /admin/tokens/revoke`: a JWT by its `token`, or its `jti` and `expires_at`.

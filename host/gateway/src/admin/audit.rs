@@ -21,7 +21,7 @@ const MAX_SIZE: usize = 1000;
 
 /// One change to record.
 pub(super) struct Change<'a> {
-    /// `create`, `update` or `delete`.
+    /// `create`, `update`, `delete` or `upload`.
     pub(super) action: &'static str,
     /// The collection changed.
     pub(super) collection: &'a str,

@@ -88,30 +88,45 @@ impl AdminApi {
                     Some(id) => self.get(&collection, id).await.ok(),
                     None => None,
                 };
-                let after = self.put(&collection, id.as_deref(), &body).await?;
                 let action = if before.is_some() { "update" } else { "create" };
-                let change = audit::Change {
-                    action,
-                    collection: &collection,
-                    before: before.as_ref(),
-                    after: &after,
-                };
-                audit::record(&self, &caller, change).await;
-                Ok(after)
+                let change = self.put(&collection, id.as_deref(), &body);
+                self.audited(&caller, action, &collection, before, change)
+                    .await
             }
             AdminCall::Delete { collection, id } => {
                 let before = self.get(&collection, &id).await.ok();
-                let after = self.delete(&collection, &id).await?;
-                let change = audit::Change {
-                    action: "delete",
-                    collection: &collection,
-                    before: before.as_ref(),
-                    after: &after,
-                };
-                audit::record(&self, &caller, change).await;
-                Ok(after)
+                let change = self.delete(&collection, &id);
+                self.audited(&caller, "delete", &collection, before, change)
+                    .await
+            }
+            AdminCall::Upload { plugin, component } => {
+                let before = plugins::get(&self, &plugin).await.ok();
+                let change = plugins::upload(&self, &plugin, component, caller.subject.clone());
+                self.audited(&caller, "upload", "plugins", before, change)
+                    .await
             }
         }
+    }
+
+    /// Makes `change` to an item of `collection` that was `before`, and writes it to the
+    /// audit log when it succeeds.
+    async fn audited(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        collection: &str,
+        before: Option<Value>,
+        change: impl Future<Output = Result<Value, AdminError>>,
+    ) -> Result<Value, AdminError> {
+        let after = change.await?;
+        let change = audit::Change {
+            action,
+            collection,
+            before: before.as_ref(),
+            after: &after,
+        };
+        audit::record(self, caller, change).await;
+        Ok(after)
     }
 
     async fn get(&self, collection: &str, id: &str) -> Result<Value, AdminError> {
@@ -173,6 +188,7 @@ impl AdminApi {
             "permissions" => permissions::delete(self, id).await,
             "roles" => roles::delete(self, id).await,
             "api-keys" => api_keys::revoke(self, id).await,
+            "plugins" => plugins::remove_upload(self, id).await,
             other => Err(unknown(other)),
         }
     }

@@ -1,20 +1,26 @@
 //! `plugins`: every plugin serving now, with its roles, capabilities, the digest of its
-//! component, when that version loaded and why a newer one was refused; and `reloads`,
-//! which applies what changed on disk now, as a file change would.
+//! component, when that version loaded, its uploaded version and why a newer one was
+//! refused; uploads of new versions, checked like a hot reload before they are stored;
+//! and `reloads`, which applies what changed on disk now, as a file change would.
 
+use std::collections::HashMap;
 use std::time::UNIX_EPOCH;
 
+use archway_config::{PluginConfig, PluginSource};
 use archway_proxy::timestamp;
-use archway_runtime::{AdminError, Plugin};
+use archway_runtime::{AdminError, ComponentBytes, Plugin};
 use serde_json::{Value, json};
 
 use super::input::Query;
 use super::{AdminApi, not_found, page};
+use crate::state::Kind;
 use crate::status::{PluginStatus, hex};
+use crate::uploads::{MAX_COMPONENT_BYTES, UploadRecord};
 
 /// One plugin.
 pub(super) async fn get(api: &AdminApi, name: &str) -> Result<Value, AdminError> {
-    items(api)?
+    items(api)
+        .await?
         .into_iter()
         .find(|item| item["name"] == name)
         .ok_or_else(|| not_found("plugin", name))
@@ -22,8 +28,84 @@ pub(super) async fn get(api: &AdminApi, name: &str) -> Result<Value, AdminError>
 
 /// Every plugin by name (`page`, `size`).
 pub(super) async fn list(api: &AdminApi, query: &Query) -> Result<Value, AdminError> {
-    let (total, items) = query.page(items(api)?)?;
+    let (total, items) = query.page(items(api).await?)?;
     Ok(page(total, items))
+}
+
+/// Serves `component` as the new version of plugin `name` on every node, once it has
+/// passed the checks of a hot reload; a version that fails is refused and the serving
+/// one stays.
+pub(super) async fn upload(
+    api: &AdminApi,
+    name: &str,
+    component: Vec<u8>,
+    uploaded_by: Option<String>,
+) -> Result<Value, AdminError> {
+    let settings = taking_uploads(api, name)?;
+    if component.len() > MAX_COMPONENT_BYTES {
+        return Err(AdminError::invalid(
+            "component",
+            format!(
+                "is {} bytes; the most is {MAX_COMPONENT_BYTES}",
+                component.len()
+            ),
+        ));
+    }
+    let component = ComponentBytes::new(component);
+    let reloader = api.reloader()?;
+    reloader
+        .check_version(&settings, &component)
+        .await
+        .map_err(|error| AdminError::invalid("component", format!("{error:#}")))?;
+    reloader
+        .uploads()
+        .save(name, &component, uploaded_by)
+        .await?;
+    reloader.reload().await;
+    get(api, name).await
+}
+
+/// Forgets the uploaded version of plugin `name`, once its configured source has passed
+/// the checks of a hot reload; its source serves again on every node.
+pub(super) async fn remove_upload(api: &AdminApi, name: &str) -> Result<Value, AdminError> {
+    let settings = taking_uploads(api, name)?;
+    let reloader = api.reloader()?;
+    if reloader.uploads().record(name).await?.is_none() {
+        return Err(AdminError::NotFound(format!(
+            "plugin {name:?} has no uploaded version"
+        )));
+    }
+    let source = crate::compose::read_component(&settings, None)
+        .await
+        .map_err(|error| AdminError::Conflict(format!("{error:#}")))?;
+    reloader
+        .check_version(&settings, &source)
+        .await
+        .map_err(|error| {
+            AdminError::Conflict(format!(
+                "the configured source of plugin {name:?} cannot serve: {error:#}"
+            ))
+        })?;
+    reloader.uploads().remove(name).await?;
+    reloader.reload().await;
+    get(api, name).await
+}
+
+/// The serving settings of plugin `name`, which must take uploads.
+fn taking_uploads(api: &AdminApi, name: &str) -> Result<PluginConfig, AdminError> {
+    let serving = api.serving()?;
+    let settings = serving
+        .config()
+        .plugins
+        .iter()
+        .find(|plugin| plugin.name == name)
+        .ok_or_else(|| not_found("plugin", name))?;
+    match settings.uploads {
+        true => Ok(settings.clone()),
+        false => Err(AdminError::Conflict(format!(
+            "plugin {name:?} takes no uploads: set `uploads = true` in its [[plugins]] entry"
+        ))),
+    }
 }
 
 /// Reloads what changed on disk (the config file, plugin files, key and certificate
@@ -36,36 +118,41 @@ pub(super) async fn reload(api: &AdminApi) -> Result<Value, AdminError> {
         "id": now,
         "reloaded_at": now,
         "config_error": reloader.config_status().last_error,
-        "plugins": items(api)?,
+        "plugins": items(api).await?,
     }))
 }
 
-/// Every plugin serving now, by name, with its reload status (read once).
-fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
+/// Every plugin serving now, by name, with its reload status and uploaded version (each
+/// read once).
+async fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
     let serving = api.serving()?;
     let statuses = api.reloader()?.plugin_status();
+    let uploads: HashMap<String, UploadRecord> =
+        api.state.entries(Kind::Plugin).await?.into_iter().collect();
     let mut plugins: Vec<_> = serving.plugins().values().collect();
     plugins.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(plugins
         .into_iter()
         .map(|plugin| {
             let status = statuses.iter().find(|s| s.name == plugin.name());
-            item(plugin, status)
+            item(plugin, status, uploads.get(plugin.name()))
         })
         .collect())
 }
 
-fn item(plugin: &Plugin, status: Option<&PluginStatus>) -> Value {
+fn item(plugin: &Plugin, status: Option<&PluginStatus>, upload: Option<&UploadRecord>) -> Value {
     let settings = plugin.settings();
     let source = match &settings.source {
-        archway_config::PluginSource::Builtin(name) => json!({ "builtin": name }),
-        archway_config::PluginSource::Path(path) => json!({ "path": path }),
+        PluginSource::Builtin(name) => json!({ "builtin": name }),
+        PluginSource::Path(path) => json!({ "path": path }),
     };
     let loaded_at = status.and_then(|s| s.loaded_at.duration_since(UNIX_EPOCH).ok());
     json!({
         "id": plugin.name(),
         "name": plugin.name(),
         "source": source,
+        "uploads": settings.uploads,
+        "upload": upload.filter(|_| settings.uploads),
         "roles": plugin.roles().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "capabilities": settings.capabilities,
         "instances": settings.instances,

@@ -607,11 +607,11 @@ pub async fn a_burst_of_changes_can_be_skipped_at_once(fixture: &Fixture) {
     let mut skipped = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     while skipped < 3 && tokio::time::Instant::now() < deadline {
-        skipped += feed.skip_pending();
+        skipped += feed.take_pending().len();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(skipped, 3, "the three waiting events were dropped");
-    assert_eq!(feed.skip_pending(), 0);
+    assert!(feed.take_pending().is_empty());
     let next = a.publish_config_change("plugins").await.expect("publish");
     let event = tokio::time::timeout(Duration::from_secs(1), feed.recv())
         .await
