@@ -1631,3 +1631,97 @@ async fn an_uploaded_version_serves_on_every_node_and_a_bad_one_is_refused() {
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_a_catalogue_that_api_keys_draw_on() {
+    let upstream = upstream().await;
+    let gateway = try_gateway(&config(""), upstream)
+        .await
+        .expect("gateway starts");
+    let keys = keys(&gateway).await;
+    let admin = async |method: &str, path: &str, body: Value| {
+        call(&gateway, method, path, &keys.admin, &body).await
+    };
+
+    let orphan = json!({"subject": "bot", "tenant": "acme"});
+    let refused = content(
+        &admin("POST", "/admin/api-keys", orphan.clone()).await,
+        400,
+        "F40000",
+    );
+    assert_eq!(refused["field"], "tenant", "{refused}");
+
+    let created = content(
+        &admin(
+            "POST",
+            "/admin/tenants",
+            json!({"tenant_id": "acme", "name": "Acme Corp"}),
+        )
+        .await,
+        201,
+        "S10000",
+    );
+    assert_eq!(created["id"], "acme");
+    assert!(is_timestamp(&created["created_at"]), "{created}");
+    let duplicate = admin(
+        "POST",
+        "/admin/tenants",
+        json!({"tenant_id": "acme", "name": "Again"}),
+    );
+    content(&duplicate.await, 409, "F40900");
+    let bad = admin(
+        "POST",
+        "/admin/tenants",
+        json!({"tenant_id": "a/b c", "name": "x"}),
+    );
+    assert_eq!(content(&bad.await, 400, "F40000")["field"], "tenant_id");
+
+    let renamed = admin(
+        "PUT",
+        "/admin/tenants/acme",
+        json!({"description": "the first"}),
+    );
+    let renamed = content(&renamed.await, 200, "S10000");
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["description"].as_str()),
+        (Some("Acme Corp"), Some("the first"))
+    );
+    assert_eq!(renamed["updated_fields"], json!(["description"]));
+    let listed = content(
+        &call(
+            &gateway,
+            "GET",
+            "/admin/tenants",
+            &keys.reader,
+            &Value::Null,
+        )
+        .await,
+        200,
+        "S10000",
+    );
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["tenants"][0]["tenant_id"], "acme");
+
+    // A key of the tenant keeps it from being deleted until the key is revoked.
+    let key = content(
+        &admin("POST", "/admin/api-keys", orphan).await,
+        201,
+        "S10000",
+    );
+    assert_eq!(key["tenant"], "acme");
+    let held = admin("DELETE", "/admin/tenants/acme", Value::Null).await;
+    content(&held, 409, "F40900");
+    let revoke = format!("/admin/api-keys/{}", key["id"].as_str().expect("key id"));
+    content(&admin("DELETE", &revoke, Value::Null).await, 200, "S10000");
+    content(
+        &admin("DELETE", "/admin/tenants/acme", Value::Null).await,
+        200,
+        "S10000",
+    );
+    content(
+        &admin("GET", "/admin/tenants/acme", Value::Null).await,
+        404,
+        "F40400",
+    );
+    gateway.stop().await;
+}

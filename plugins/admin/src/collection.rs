@@ -1,5 +1,5 @@
 //! The admin collections beyond the contract's routes and services, answered alike:
-//! permissions, roles, API keys, plugins and the audit log. Each is a page or an item of the
+//! permissions, roles, tenants, API keys, plugins and the audit log. Each is a page or an item of the
 //! admin import's collection of the same name, in the contract's envelope.
 
 use archway_sdk::Response;
@@ -24,7 +24,7 @@ pub struct Collection {
 }
 
 /// Every generic collection.
-pub const COLLECTIONS: [Collection; 5] = [
+pub const COLLECTIONS: [Collection; 6] = [
     Collection {
         path: "permissions",
         import: "permissions",
@@ -37,6 +37,13 @@ pub const COLLECTIONS: [Collection; 5] = [
         import: "roles",
         items: "roles",
         noun: "角色",
+        writes: [true, true, true],
+    },
+    Collection {
+        path: "tenants",
+        import: "tenants",
+        items: "tenants",
+        noun: "租戶",
         writes: [true, true, true],
     },
     Collection {

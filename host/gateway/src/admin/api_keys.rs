@@ -61,6 +61,14 @@ pub(super) async fn list(api: &AdminApi, query: &Query) -> Result<Value, AdminEr
 pub(super) async fn create(api: &AdminApi, body: Map<String, Value>) -> Result<Value, AdminError> {
     input::require(&body, "subject")?;
     let body: NewKeyBody = input::record(body)?;
+    if let Some(tenant) = &body.tenant
+        && !super::tenants::exists(api, tenant).await?
+    {
+        return Err(AdminError::invalid(
+            "tenant",
+            format!("no tenant {tenant:?}: create it with POST /admin/tenants first"),
+        ));
+    }
     let keys = keys(api, body.plugin.as_deref())?;
     let new = NewKey {
         subject: body.subject,
@@ -101,6 +109,19 @@ pub(super) async fn revoke(api: &AdminApi, id: &str) -> Result<Value, AdminError
                 .map_or_else(String::new, timestamp::format)
         ))),
     }
+}
+
+/// How many keys that are not revoked name tenant `id` (none without one `api-key-auth`
+/// plugin in the config).
+pub(super) async fn live_for_tenant(api: &AdminApi, id: &str) -> Result<usize, AdminError> {
+    let Ok(keys) = keys(api, None) else {
+        return Ok(0);
+    };
+    Ok(records(&keys)
+        .await?
+        .iter()
+        .filter(|r| r.revoked_at.is_none() && r.tenant.as_deref() == Some(id))
+        .count())
 }
 
 fn keys(api: &AdminApi, plugin: Option<&str>) -> Result<KeyStore, AdminError> {

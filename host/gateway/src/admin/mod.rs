@@ -1,5 +1,5 @@
 //! The gateway's side of the `admin` import: the routes, service instances, permissions,
-//! roles, API keys, revoked tokens and plugins that privileged plugins (the `admin` plugin) read
+//! roles, tenants, API keys, revoked tokens and plugins that privileged plugins (the `admin` plugin) read
 //! and change. Every write is checked field by field and against the config serving now
 //! before it is stored, so what the store holds always fits; the change feed then makes
 //! it live on every node, and the audit log records who changed what.
@@ -12,6 +12,7 @@ mod permissions;
 mod plugins;
 mod roles;
 mod routes;
+mod tenants;
 mod tokens;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -137,6 +138,7 @@ impl AdminApi {
             "roles" => roles::get(self, id).await,
             "plugins" => plugins::get(self, id).await,
             "api-keys" => api_keys::get(self, id).await,
+            "tenants" => tenants::get(self, id).await,
             other => Err(unknown(other)),
         }
     }
@@ -150,6 +152,7 @@ impl AdminApi {
             "plugins" => plugins::list(self, query).await,
             "api-keys" => api_keys::list(self, query).await,
             "audit" => audit::list(self, query).await,
+            "tenants" => tenants::list(self, query).await,
             other => Err(unknown(other)),
         }
     }
@@ -175,6 +178,8 @@ impl AdminApi {
             ("api-keys", Some(_)) => Err(AdminError::Conflict(
                 "API keys cannot be changed: revoke the key and create another".to_owned(),
             )),
+            ("tenants", None) => tenants::create(self, body).await,
+            ("tenants", Some(id)) => tenants::update(self, id, body).await,
             ("revoked-tokens", None) => tokens::revoke(self, body).await,
             ("reloads", None) => plugins::reload(self).await,
             (other, _) => Err(unknown(other)),
@@ -189,6 +194,7 @@ impl AdminApi {
             "roles" => roles::delete(self, id).await,
             "api-keys" => api_keys::revoke(self, id).await,
             "plugins" => plugins::remove_upload(self, id).await,
+            "tenants" => tenants::delete(self, id).await,
             other => Err(unknown(other)),
         }
     }
