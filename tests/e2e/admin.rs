@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// A gateway whose only file route is the admin API; routes that name no authenticator
 /// use API keys.
-fn config(store: &str) -> String {
+pub(crate) fn config(store: &str) -> String {
     format!(
         r#"
         [log]
@@ -43,13 +43,13 @@ fn config(store: &str) -> String {
 }
 
 /// Keys for an administrator, a reader and a caller with no admin permission.
-struct Keys {
-    admin: String,
-    reader: String,
-    nobody: String,
+pub(crate) struct Keys {
+    pub(crate) admin: String,
+    pub(crate) reader: String,
+    pub(crate) nobody: String,
 }
 
-async fn keys(gateway: &archway::Running) -> Keys {
+pub(crate) async fn keys(gateway: &archway::Running) -> Keys {
     let store = KeyStore::new(gateway.state().store().clone(), "api-keys");
     let key = async |subject: &str, permissions: &[&str]| {
         let new = NewKey {
@@ -65,7 +65,7 @@ async fn keys(gateway: &archway::Running) -> Keys {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     gateway: &archway::Running,
     method: &str,
     path: &str,

@@ -5,6 +5,7 @@ use archway_tests::artifacts::{BARE_AUTHENTICATOR, HELLO_AUTH, MISBEHAVE, USES_K
 use archway_tests::{get, send, try_gateway, upstream};
 
 mod admin;
+mod admin_docs;
 mod api_keys;
 mod balance;
 mod cache;

@@ -25,6 +25,9 @@ pub struct Config {
     /// The health endpoint.
     #[serde(default)]
     pub health: HealthEndpointConfig,
+    /// The admin API's OpenAPI document and Swagger UI.
+    #[serde(default)]
+    pub admin_docs: AdminDocsConfig,
     /// Where gateway state and plugin data live.
     #[serde(default)]
     pub store: StoreSettings,
@@ -290,6 +293,30 @@ impl Default for HealthEndpointConfig {
         Self {
             enabled: true,
             path: "/health".to_owned(),
+        }
+    }
+}
+
+/// The admin API's OpenAPI document and the Swagger UI that renders it, answered on the
+/// gateway's listener before routing and without credentials (they describe, they do not
+/// act), when a route serves the builtin `admin` plugin.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminDocsConfig {
+    /// Whether they are answered.
+    pub enabled: bool,
+    /// The OpenAPI 3.1 document's path.
+    pub openapi_path: String,
+    /// Swagger UI's path (its assets are under `<path>/`).
+    pub swagger_ui_path: String,
+}
+
+impl Default for AdminDocsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            openapi_path: "/admin/openapi.json".to_owned(),
+            swagger_ui_path: "/swagger-ui".to_owned(),
         }
     }
 }

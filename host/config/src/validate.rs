@@ -96,11 +96,14 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems.push(format!("identity: header {name} is named twice"));
         }
     }
+    let docs = &config.admin_docs;
     let endpoints = [
         ("metrics", config.metrics.enabled, &config.metrics.path),
         ("health", config.health.enabled, &config.health.path),
+        ("admin_docs", docs.enabled, &docs.openapi_path),
+        ("admin_docs", docs.enabled, &docs.swagger_ui_path),
     ];
-    for (name, enabled, path) in endpoints {
+    for (index, &(name, enabled, path)) in endpoints.iter().enumerate() {
         if !path.starts_with('/') || path.contains(['{', '}', '*', '?']) {
             problems.push(format!(
                 "{name}: path {path:?} must be a plain path starting with /"
@@ -116,13 +119,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
                 route.id, route.path_pattern
             ));
         }
-    }
-    if config.metrics.enabled && config.health.enabled && config.metrics.path == config.health.path
-    {
-        problems.push(format!(
-            "health: path {} is the metrics endpoint's too",
-            config.health.path
-        ));
+        let earlier = endpoints[..index]
+            .iter()
+            .find(|(_, on, other)| *on && *other == path);
+        if let Some((other, _, _)) = earlier {
+            problems.push(format!("{name}: path {path} is the {other} endpoint's too"));
+        }
     }
     for prefix in config.error_formats.keys() {
         if !prefix.starts_with('/') {
@@ -1115,6 +1117,8 @@ mod tests {
         parse(&format!("{SERVICE}[health]\nenabled = false\n{route}")).expect("endpoint off");
         let err = parse("[health]\npath = \"/metrics\"\n").expect_err("one path, two endpoints");
         assert!(err.to_string().contains("metrics endpoint's too"), "{err}");
+        let err = parse("[admin_docs]\nswagger_ui_path = \"/health\"\n").expect_err("taken");
+        assert!(err.to_string().contains("health endpoint's too"), "{err}");
     }
 
     #[test]

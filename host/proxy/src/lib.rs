@@ -8,6 +8,7 @@
 //! on a request is in [`pipeline`], and nowhere else.
 #![deny(missing_docs)]
 
+mod admin_docs;
 mod admit;
 mod balance;
 mod body;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use archway_jwt::Verifier;
 use archway_store::{SharedCache, Store};
 
+use crate::admin_docs;
 use crate::body::ProxyBody;
 use crate::cache::ResponseCache;
 use crate::client_ip::Peer;
@@ -227,6 +228,11 @@ impl Proxy {
         let snapshot = self.snapshot.load_full();
         if let Some(scrape) = self.scrape(&snapshot, &request).await {
             return scrape.map(|body| CountedBody::new(body, sent_bytes));
+        }
+        if let Some(docs) =
+            admin_docs::answer(snapshot.config(), request.method(), request.uri().path())
+        {
+            return docs.map(|body| CountedBody::new(body, sent_bytes));
         }
         let probe = &snapshot.config().health;
         if probe.enabled && request.method() == Method::GET && request.uri().path() == probe.path {

@@ -1,0 +1,89 @@
+//! The `[admin_docs]` endpoints: the admin API's OpenAPI document and Swagger UI, answered
+//! before routing and without credentials (they describe, they do not act), when a route
+//! serves the builtin `admin` plugin; the document's paths use that plugin's prefix.
+
+use archway_config::{Config, PluginSource};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+
+use crate::body::{ProxyBody, full};
+
+/// The plugin whose API the document describes.
+const ADMIN_BUILTIN: &str = "admin";
+/// Its mount point when its config names none.
+const DEFAULT_PREFIX: &str = "/admin";
+
+/// The answer to `method path`, when it asks for the document or a Swagger UI file.
+pub(crate) fn answer(
+    config: &Config,
+    method: &Method,
+    path: &str,
+) -> Option<http::Response<ProxyBody>> {
+    let docs = &config.admin_docs;
+    if !docs.enabled || method != Method::GET {
+        return None;
+    }
+    let ui = path.strip_prefix(docs.swagger_ui_path.as_str());
+    if path != docs.openapi_path && ui.is_none() {
+        return None;
+    }
+    let prefix = admin_prefix(config)?;
+    match ui {
+        None => {
+            let document = archway_admin_docs::openapi_json(
+                &prefix,
+                &config.health.path,
+                &config.metrics.path,
+            );
+            Some(respond(StatusCode::OK, "application/json", document.into()))
+        }
+        Some("") => {
+            let mut moved = respond(StatusCode::MOVED_PERMANENTLY, "text/plain", Bytes::new());
+            let location = format!("{}/", docs.swagger_ui_path);
+            moved.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::try_from(location).expect("a configured path is a header value"),
+            );
+            Some(moved)
+        }
+        Some(rest) => {
+            let tail = rest.strip_prefix('/')?;
+            Some(
+                match archway_admin_docs::swagger_file(tail, &docs.openapi_path) {
+                    Some(file) => respond(StatusCode::OK, &file.content_type, file.bytes.into()),
+                    None => respond(
+                        StatusCode::NOT_FOUND,
+                        "text/plain",
+                        Bytes::from_static(b"not found"),
+                    ),
+                },
+            )
+        }
+    }
+}
+
+/// Where the builtin admin plugin is mounted, when a route serves it.
+fn admin_prefix(config: &Config) -> Option<String> {
+    let plugin = config.plugins.iter().find(|plugin| {
+        plugin.source == PluginSource::Builtin(ADMIN_BUILTIN.to_owned())
+            && config
+                .routes
+                .iter()
+                .any(|route| route.handler.as_deref() == Some(plugin.name.as_str()))
+    })?;
+    let prefix = plugin
+        .config
+        .get("prefix")
+        .and_then(|prefix| prefix.as_str())
+        .unwrap_or(DEFAULT_PREFIX);
+    Some(prefix.to_owned())
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Bytes) -> http::Response<ProxyBody> {
+    let mut response = http::Response::new(full(body));
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::try_from(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
