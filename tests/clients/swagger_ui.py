@@ -59,15 +59,19 @@ def main():
                 break
             method = message.get("method")
             params = message.get("params", {})
-            if method == "Network.requestWillBeSent":
-                seen[params["requestId"]] = {"url": params["request"]["url"], "status": None,
-                                             "error": None}
-            elif method == "Network.responseReceived":
-                seen[params["requestId"]]["status"] = params["response"]["status"]
-            elif method == "Network.loadingFailed":
-                seen[params["requestId"]]["error"] = params.get("errorText")
-            elif method == "Page.loadEventFired" or message.get("id", 0) >= 100:
-                pass
+            # Events of one request may arrive in any order.
+            events = ("Network.requestWillBeSent", "Network.responseReceived",
+                      "Network.loadingFailed")
+            if method in events:
+                request = seen.setdefault(params["requestId"],
+                                          {"url": None, "status": None, "error": None})
+                if method == "Network.requestWillBeSent":
+                    request["url"] = params["request"]["url"]
+                elif method == "Network.responseReceived":
+                    request["url"] = request["url"] or params["response"]["url"]
+                    request["status"] = params["response"]["status"]
+                elif method == "Network.loadingFailed":
+                    request["error"] = params.get("errorText")
             if method in ("Network.loadingFinished", "Page.loadEventFired"):
                 # Ask how many operations the page rendered; done once it shows them all.
                 send("Runtime.evaluate", expression=
@@ -75,7 +79,8 @@ def main():
                      " (document.querySelector('.title')||{}).textContent])")
             if message.get("result", {}).get("result", {}).get("type") == "string":
                 operations, title = json.loads(message["result"]["result"]["value"])
-                if operations > 0 and all(r["status"] or r["error"] for r in seen.values()):
+                done = all(r["status"] or r["error"] for r in seen.values() if r["url"])
+                if operations > 0 and done:
                     break
         ws.close()
         print(json.dumps({"requests": list(seen.values()), "operations": operations,
