@@ -617,3 +617,67 @@ pub async fn websocket_upstream() -> WebSocketUpstream {
         task,
     }
 }
+
+/// An OpenTelemetry collector's OTLP/HTTP trace receiver: keeps the spans of every JSON
+/// export posted to `/v1/traces`, with its `service.name`.
+pub struct Collector {
+    addr: SocketAddr,
+    spans: Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    task: JoinHandle<()>,
+}
+
+impl Collector {
+    /// Its base URL, for `[tracing] otlp_endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every span received so far, with the service that sent it.
+    pub fn spans(&self) -> Vec<(String, serde_json::Value)> {
+        self.spans.lock().expect("spans lock").clone()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a [`Collector`].
+pub async fn collector() -> Collector {
+    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = spans.clone();
+    let (addr, task) = spawn_plain(move |request: Request<Incoming>| {
+        let kept = kept.clone();
+        async move {
+            if request.uri().path() != "/v1/traces" {
+                return json_status(404, &serde_json::json!({}));
+            }
+            let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            let Ok(export) = serde_json::from_slice::<serde_json::Value>(&body.unwrap_or_default())
+            else {
+                return json_status(400, &serde_json::json!({}));
+            };
+            let mut kept = kept.lock().expect("spans lock");
+            for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                let service = resource["resource"]["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["key"] == "service.name")
+                    .and_then(|a| a["value"]["stringValue"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                    for span in scope["spans"].as_array().into_iter().flatten() {
+                        kept.push((service.clone(), span.clone()));
+                    }
+                }
+            }
+            json(&serde_json::json!({}))
+        }
+    })
+    .await;
+    Collector { addr, spans, task }
+}

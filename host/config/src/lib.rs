@@ -45,10 +45,10 @@ pub use model::LoadBalanceStrategy;
 /// Whether a route needs `any` or `all` of its `required_permissions`.
 pub use model::PermissionStrategy;
 pub use model::{
-    Capability, Config, Endpoint, FailurePolicy, HealthEndpointConfig, IdentityConfig,
-    InstanceConfig, InstanceMode, InstanceStatus, LogConfig, LogFormat, Method, MetricsConfig,
-    PluginConfig, PluginSource, Probe, Protocol, RateLimitFailure, RouteConfig, RouteDefaults,
-    ServerConfig, ServiceConfig, StoreSettings,
+    AdminDocsConfig, Capability, Config, Endpoint, FailurePolicy, HealthEndpointConfig,
+    IdentityConfig, InstanceConfig, InstanceMode, InstanceStatus, LogConfig, LogFormat, Method,
+    MetricsConfig, PluginConfig, PluginSource, Probe, Protocol, RateLimitFailure, RouteConfig,
+    RouteDefaults, ServerConfig, ServiceConfig, StoreSettings, TracingConfig,
 };
 pub use resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
 pub use tls::{CertificateConfig, TlsConfig};

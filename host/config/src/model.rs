@@ -28,6 +28,9 @@ pub struct Config {
     /// The admin API's OpenAPI document and Swagger UI.
     #[serde(default)]
     pub admin_docs: AdminDocsConfig,
+    /// OpenTelemetry trace export.
+    #[serde(default)]
+    pub tracing: TracingConfig,
     /// Where gateway state and plugin data live.
     #[serde(default)]
     pub store: StoreSettings,
@@ -317,6 +320,31 @@ impl Default for AdminDocsConfig {
             enabled: true,
             openapi_path: "/admin/openapi.json".to_owned(),
             swagger_ui_path: "/swagger-ui".to_owned(),
+        }
+    }
+}
+
+/// OpenTelemetry traces: a span per request with a child span per plugin call, sent to a
+/// collector over OTLP/HTTP (JSON) when an endpoint is set.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The collector's OTLP/HTTP address (`http://127.0.0.1:4318`); spans are posted to
+    /// `<endpoint>/v1/traces`. None (the default): nothing is traced.
+    pub otlp_endpoint: Option<String>,
+    /// The spans' `service.name`.
+    pub service_name: String,
+    /// The share (0-1) of the traces that start here which are sampled; a client's
+    /// `traceparent` decides for its own trace.
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "archway".to_owned(),
+            sample_ratio: 1.0,
         }
     }
 }

@@ -126,6 +126,21 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems.push(format!("{name}: path {path} is the {other} endpoint's too"));
         }
     }
+    let tracing = &config.tracing;
+    if let Some(endpoint) = &tracing.otlp_endpoint
+        && (!endpoint.starts_with("http://") || endpoint.parse::<http::Uri>().is_err())
+    {
+        problems.push(format!(
+            "tracing: otlp_endpoint must be an http:// URL such as http://127.0.0.1:4318 \
+             (got {endpoint:?}; https is not supported yet)"
+        ));
+    }
+    if !(0.0..=1.0).contains(&tracing.sample_ratio) {
+        problems.push("tracing: sample_ratio must be 0-1".to_owned());
+    }
+    if tracing.service_name.is_empty() {
+        problems.push("tracing: service_name must not be empty".to_owned());
+    }
     for prefix in config.error_formats.keys() {
         if !prefix.starts_with('/') {
             problems.push(format!(
@@ -1119,6 +1134,27 @@ mod tests {
         assert!(err.to_string().contains("metrics endpoint's too"), "{err}");
         let err = parse("[admin_docs]\nswagger_ui_path = \"/health\"\n").expect_err("taken");
         assert!(err.to_string().contains("health endpoint's too"), "{err}");
+    }
+
+    #[test]
+    fn tracing_takes_an_http_collector_and_a_ratio() {
+        parse("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.1\n")
+            .expect("valid");
+        for (bad, says) in [
+            (
+                "otlp_endpoint = \"https://collector:4318\"",
+                "must be an http:// URL",
+            ),
+            (
+                "otlp_endpoint = \"collector:4318\"",
+                "must be an http:// URL",
+            ),
+            ("sample_ratio = 1.5", "sample_ratio must be 0-1"),
+            ("service_name = \"\"", "service_name must not be empty"),
+        ] {
+            let err = parse(&format!("[tracing]\n{bad}\n")).expect_err(bad);
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -165,13 +165,15 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     key_sets.serving(&loaded);
     let grace = Duration::from_secs(snapshot.config().server.shutdown_grace_seconds);
     let access_log = snapshot.config().log.access_log;
+    let snapshot_tracing = snapshot.config().tracing.clone();
     let mut proxy = Proxy::new(snapshot, access_log)
         .with_rate_limits(state.store().clone())
         .with_shared_cache(state.store().shared_cache())
         .with_service_calls(service_calls)
         .with_verifier(verifier)
         .with_metrics_endpoint(render_metrics)
-        .with_traffic(TrafficLog::new(state.store().clone()));
+        .with_traffic(TrafficLog::new(state.store().clone()))
+        .with_tracing(&snapshot_tracing);
     if let Some(certificates) = &certificates {
         proxy = proxy.with_tls(certificates);
     }

@@ -123,6 +123,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             old.server.response_cache_max_entry_bytes != new.server.response_cache_max_entry_bytes,
         ),
         ("log", old.log != new.log),
+        ("tracing", old.tracing != new.tracing),
         ("store", old.store != new.store),
     ]
     .into_iter()

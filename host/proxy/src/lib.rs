@@ -29,6 +29,7 @@ mod limit;
 mod listener;
 mod metrics;
 mod metrics_endpoint;
+mod otlp;
 mod path;
 mod pem;
 pub mod pipeline;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use archway_config::{ErrorFormat, FailurePolicy};
 use archway_runtime::{
-    CallResult, Denial, Plugin, Principal, RequestHead, ResponseHead, strip_hop_by_hop,
+    CallResult, Denial, Plugin, PluginSpan, Principal, RequestHead, ResponseHead, strip_hop_by_hop,
 };
 use archway_store::Store;
 use bytes::Bytes;
@@ -85,15 +85,31 @@ pub struct Answered {
     pub route: Option<Arc<Route>>,
     /// The client's address (see `client_ip`); the peer's when the head was refused.
     pub client: IpAddr,
+    /// Who called, and the plugin calls made.
+    pub seen: Seen,
 }
 
-/// Runs one request that arrived from `peer` through the pipeline to its response.
+/// What the pipeline learnt on the way: the caller and, for a traced request, its
+/// plugin calls.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The principal's subject.
+    pub subject: Option<String>,
+    /// The request's tenant.
+    pub tenant: Option<String>,
+    /// The plugin calls, when the request is traced.
+    pub spans: Vec<PluginSpan>,
+}
+
+/// Runs one request that arrived from `peer` through the pipeline to its response;
+/// a `traced` request records its plugin calls.
 pub async fn run(
     snapshot: &Snapshot,
     limits: Option<&Store>,
     cache: &ResponseCache,
     request: Request<ClientBody>,
     peer: Peer,
+    traced: bool,
 ) -> Answered {
     let (mut parts, body) = request.into_parts();
     if let Err((error, why)) = admit::check(&snapshot.config().server, &parts) {
@@ -104,33 +120,56 @@ pub async fn run(
             response,
             route: None,
             client,
+            seen: Seen::default(),
         };
     }
     let trusted = &snapshot.config().server.trusted_proxies;
     let client = client_ip::resolve(peer, &mut parts.headers, trusted);
-    let (response, route) = answer(snapshot, limits, cache, parts, body, client).await;
+    let request = Admitted {
+        parts,
+        body,
+        client,
+        traced,
+    };
+    let (response, route, seen) = answer(snapshot, limits, cache, request).await;
     Answered {
         response,
         route,
         client,
+        seen,
     }
 }
 
-/// Routes an admitted request from `client_ip` and answers it; also returns the route
-/// that matched.
+/// A request whose head was admitted, from the client at `client`.
+struct Admitted {
+    parts: http::request::Parts,
+    body: ClientBody,
+    client: IpAddr,
+    traced: bool,
+}
+
+/// Routes an admitted request and answers it; also returns the route that matched and
+/// what was seen on the way.
 async fn answer(
     snapshot: &Snapshot,
     limits: Option<&Store>,
     cache: &ResponseCache,
-    parts: http::request::Parts,
-    body: ClientBody,
-    client_ip: IpAddr,
-) -> (Response<ProxyBody>, Option<Arc<Route>>) {
+    request: Admitted,
+) -> (Response<ProxyBody>, Option<Arc<Route>>, Seen) {
+    let Admitted {
+        parts,
+        body,
+        client: client_ip,
+        traced,
+    } = request;
     let upgrade = Upgrade::requested(&parts.headers);
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::canonical(parts.uri.path()) {
         Ok(path) => path,
-        Err(why) => return (GatewayError::BadRequest.response(unmatched(), why), None),
+        Err(why) => {
+            let refused = GatewayError::BadRequest.response(unmatched(), why);
+            return (refused, None, Seen::default());
+        }
     };
     let origin = parts.headers.get(header::ORIGIN).cloned();
     if let Some(origin) = &origin
@@ -144,7 +183,7 @@ async fn answer(
             let refused = "this origin or method is not allowed here";
             matched.route.error(GatewayError::Forbidden, refused)
         });
-        return (answer, Some(matched.route.clone()));
+        return (answer, Some(matched.route.clone()), Seen::default());
     }
     let (matched, path) = match snapshot
         .router()
@@ -153,11 +192,13 @@ async fn answer(
         Ok(found) => found,
         Err(Miss::NoRoute) => {
             let msg = format!("no route for {} {path}", parts.method);
-            return (GatewayError::NotFound.response(unmatched(), &msg), None);
+            let missed = GatewayError::NotFound.response(unmatched(), &msg);
+            return (missed, None, Seen::default());
         }
         Err(Miss::NoVersion { route, version }) => {
             let msg = format!("version {version} of {path} does not exist");
-            return (route.error(GatewayError::NotFound, &msg), Some(route));
+            let missed = route.error(GatewayError::NotFound, &msg);
+            return (missed, Some(route), Seen::default());
         }
     };
     let route = matched.route;
@@ -165,6 +206,7 @@ async fn answer(
     let method = parts.method.clone();
     let accept = accepted_encodings(&route, &parts.headers);
     let upgrade = upgrade.filter(|_| route.config.websocket);
+    let mut seen = Seen::default();
     let mut response = 'answer: {
         if let Break(refused) = limit::check_client(limits, &route, client_ip, &mut counted).await {
             break 'answer refused;
@@ -182,6 +224,7 @@ async fn answer(
             principal: None,
             body: None,
             deadline: Some(deadline),
+            spans: traced.then(Vec::new),
         };
         for name in route.identity.all() {
             head.headers.remove(name);
@@ -193,10 +236,16 @@ async fn answer(
         let roles = snapshot.roles();
         let edge = Edge { limits, cache };
         let handled = through_plugins(&route, roles, edge, &mut head, body, &mut counted, upgrade);
-        match tokio::time::timeout_at(deadline, handled).await {
+        let response = match tokio::time::timeout_at(deadline, handled).await {
             Ok(Continue(response) | Break(response)) => response,
             Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
-        }
+        };
+        seen = Seen {
+            subject: head.principal.take().map(|principal| principal.subject),
+            tenant: head.tenant.take(),
+            spans: head.spans.take().unwrap_or_default(),
+        };
+        response
     };
     if let Some(counted) = &counted {
         limit::report(response.headers_mut(), counted);
@@ -206,7 +255,7 @@ async fn answer(
         cors.decorate(origin, response.headers_mut());
     }
     let response = compress::respond(&route, &method, &accept, response);
-    (response, Some(route))
+    (response, Some(route), seen)
 }
 
 /// The error format for a request refused before routing: its route's when its path is

@@ -1,11 +1,13 @@
 //! Accepts connections (HTTP/1.1 and HTTP/2 on one port, over TLS when the listener
 //! terminates it, each under the `[server]` settings current when it opened), answers the
 //! metrics endpoint, runs each other request through the current snapshot's pipeline,
-//! counts it, writes the access log, and drains on shutdown.
+//! counts it, writes the access log, exports the spans of sampled requests, and drains
+//! on shutdown.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::{Method, StatusCode};
@@ -14,6 +16,7 @@ use metrics::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use archway_config::TracingConfig;
 use archway_jwt::Verifier;
 use archway_store::{SharedCache, Store};
 
@@ -25,8 +28,9 @@ use crate::connection::Protocol;
 use crate::listener::Listener;
 use crate::metrics::{CountedBody, RouteMetrics, ServerMetrics};
 use crate::metrics_endpoint;
+use crate::otlp::{Exporter, RequestTrace};
 use crate::pipeline;
-use crate::route::Dispatch;
+use crate::route::{Dispatch, Route};
 use crate::service_calls::ServiceDirectory;
 use crate::snapshot::Snapshot;
 use crate::status;
@@ -48,8 +52,15 @@ pub struct Proxy {
     unmatched: RouteMetrics,
     render_metrics: Option<RenderMetrics>,
     traffic: Option<TrafficLog>,
+    tracing: Option<Tracing>,
     tls: Option<Acceptor>,
     tunnels: Arc<Tunnels>,
+}
+
+/// Where sampled requests' spans go, and the share of new traces sampled.
+struct Tracing {
+    exporter: Exporter,
+    sample_ratio: f64,
 }
 
 /// Renders the process's metrics in Prometheus text format.
@@ -88,8 +99,19 @@ impl Proxy {
             unmatched: RouteMetrics::new("none"),
             render_metrics: None,
             traffic: None,
+            tracing: None,
             tls: None,
         }
+    }
+
+    /// Exports a span per sampled request, and one per plugin call it made, to the OTLP
+    /// collector `config` names (nothing without one). Must run inside a Tokio runtime.
+    pub fn with_tracing(mut self, config: &TracingConfig) -> Self {
+        self.tracing = config.otlp_endpoint.as_ref().map(|endpoint| Tracing {
+            exporter: Exporter::start(endpoint, &config.service_name),
+            sample_ratio: config.sample_ratio,
+        });
+        self
     }
 
     /// Terminates TLS on the listener with `certificates` (HTTPS only).
@@ -241,17 +263,21 @@ impl Proxy {
                 .map(|body| CountedBody::new(body, sent_bytes));
         }
         let started = Instant::now();
-        let ids = RequestIds::stamp(request.headers_mut());
+        let sample_ratio = self.tracing.as_ref().map(|tracing| tracing.sample_ratio);
+        let ids = RequestIds::stamp(request.headers_mut(), sample_ratio);
+        let traced_since = ids.sampled.then(SystemTime::now);
         let method = request.method().clone();
-        let path = self.access_log.then(|| request.uri().path().to_owned());
+        let path = (self.access_log || ids.sampled).then(|| request.uri().path().to_owned());
         let client_upgrade = hyper::upgrade::on(&mut request);
         let request =
             request.map(|body| CountedBody::new(body, self.metrics.received_bytes.clone()));
+        let limits = self.limits.as_ref();
         let pipeline::Answered {
             mut response,
             route,
             client,
-        } = pipeline::run(&snapshot, self.limits.as_ref(), &self.cache, request, peer).await;
+            seen,
+        } = pipeline::run(&snapshot, limits, &self.cache, request, peer, ids.sampled).await;
         if let Some(route) = &route
             && response.status() == StatusCode::SWITCHING_PROTOCOLS
         {
@@ -269,19 +295,36 @@ impl Proxy {
         {
             service.traffic.record(response.status(), elapsed);
         }
-        if let Some(path) = path {
+        if self.access_log
+            && let Some(path) = &path
+        {
             tracing::info!(
                 target: "archway.access",
                 %client,
                 method = %method,
                 path,
                 route = route.as_ref().map_or("-", |route| &*route.id),
+                principal = seen.subject.as_deref().unwrap_or("-"),
+                tenant = seen.tenant.as_deref().unwrap_or("-"),
                 status = response.status().as_u16(),
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 request_id = ids.request_id.to_str().unwrap_or("-"),
                 trace_id = ids.trace_id(),
                 "request"
             );
+        }
+        if let (Some(tracing), Some(since)) = (&self.tracing, traced_since) {
+            let request = Traced {
+                ids: &ids,
+                since,
+                elapsed,
+                method: &method,
+                path: path.unwrap_or_default(),
+                route: route.as_deref(),
+                client,
+                status: response.status().as_u16(),
+            };
+            tracing.exporter.send(request.trace(seen));
         }
         response
             .headers_mut()
@@ -314,5 +357,53 @@ impl Proxy {
             )
             .await,
         )
+    }
+}
+
+/// A sampled request, answered: what its span says.
+struct Traced<'a> {
+    ids: &'a RequestIds,
+    since: SystemTime,
+    elapsed: Duration,
+    method: &'a Method,
+    path: String,
+    route: Option<&'a Route>,
+    client: IpAddr,
+    status: u16,
+}
+
+impl Traced<'_> {
+    /// Its span, with a child per plugin call `seen`.
+    fn trace(self, seen: pipeline::Seen) -> RequestTrace {
+        let name = match self.route {
+            Some(route) => format!("{} {}", self.method, route.config.path_pattern),
+            None => self.method.to_string(),
+        };
+        let mut attributes = vec![
+            ("http.request.method", self.method.to_string()),
+            ("url.path", self.path),
+            ("client.address", self.client.to_string()),
+            (
+                "archway.request_id",
+                self.ids.request_id.to_str().unwrap_or_default().to_owned(),
+            ),
+        ];
+        if let Some(route) = self.route {
+            attributes.push(("http.route", route.config.path_pattern.clone()));
+            attributes.push(("archway.route", route.id.to_string()));
+        }
+        attributes.extend(seen.subject.map(|subject| ("enduser.id", subject)));
+        attributes.extend(seen.tenant.map(|tenant| ("archway.tenant", tenant)));
+        RequestTrace {
+            trace_id: self.ids.trace_id,
+            span_id: self.ids.span_id,
+            parent_span_id: self.ids.parent_span_id,
+            name,
+            started: self.since,
+            duration: self.elapsed,
+            status: self.status,
+            attributes,
+            plugins: seen.spans,
+        }
     }
 }

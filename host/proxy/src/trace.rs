@@ -2,8 +2,9 @@
 //! (when it is 1-128 visible characters) or gets a new one; the upstream (and every
 //! plugin) sees it and the client gets it back. A valid `traceparent` keeps its trace id
 //! and flags with the gateway's own span as the new parent; without one, a trace starts
-//! here (not sampled). Only versions `00` are continued; a later version starts afresh.
-//! The access log carries both ids.
+//! here, sampled at the `[tracing]` ratio when traces are exported (else not sampled).
+//! Only versions `00` are continued; a later version starts afresh. The access log
+//! carries both ids, and a sampled request's spans use them.
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -21,12 +22,19 @@ pub(crate) struct RequestIds {
     /// The request id.
     pub(crate) request_id: HeaderValue,
     /// The trace id, 32 lower-case hex digits.
-    trace_id: [u8; 32],
+    pub(crate) trace_id: [u8; 32],
+    /// The gateway's span, 16 hex digits: the parent the upstream sees.
+    pub(crate) span_id: [u8; 16],
+    /// The client's span, when it sent a `traceparent`.
+    pub(crate) parent_span_id: Option<[u8; 16]>,
+    /// Whether the trace is sampled: its spans are exported.
+    pub(crate) sampled: bool,
 }
 
 impl RequestIds {
-    /// Reads the client's ids from `headers` and writes the ones the upstream gets.
-    pub(crate) fn stamp(headers: &mut HeaderMap) -> Self {
+    /// Reads the client's ids from `headers` and writes the ones the upstream gets; a
+    /// trace that starts here is sampled at `sample_ratio` (none: traces are not exported).
+    pub(crate) fn stamp(headers: &mut HeaderMap, sample_ratio: Option<f64>) -> Self {
         let request_id = match headers.get(&REQUEST_ID) {
             Some(id) if is_request_id(id.as_bytes()) => id.clone(),
             _ => {
@@ -38,6 +46,7 @@ impl RequestIds {
         headers.insert(REQUEST_ID.clone(), request_id.clone());
         // `00-` trace id `-` span id `-` flags: 55 bytes.
         let mut traceparent = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        let mut parent_span_id = None;
         match headers
             .get(&TRACEPARENT)
             .map(HeaderValue::as_bytes)
@@ -46,16 +55,25 @@ impl RequestIds {
             Some(parent) => {
                 traceparent[3..35].copy_from_slice(&parent[3..35]);
                 traceparent[53..55].copy_from_slice(&parent[53..55]);
+                parent_span_id = parent[36..52].try_into().ok();
             }
-            None => hex(&mut traceparent[3..35], fastrand::u128(1..)),
+            None => {
+                hex(&mut traceparent[3..35], fastrand::u128(1..));
+                if sample_ratio.is_some_and(|ratio| fastrand::f64() < ratio) {
+                    traceparent[54] = b'1';
+                }
+            }
         }
         hex(&mut traceparent[36..52], u128::from(fastrand::u64(1..)));
         headers.insert(TRACEPARENT.clone(), header_value(&traceparent));
-        let mut trace_id = [0; 32];
-        trace_id.copy_from_slice(&traceparent[3..35]);
+        let flags =
+            u8::from_str_radix(std::str::from_utf8(&traceparent[53..55]).unwrap_or("0"), 16);
         Self {
             request_id,
-            trace_id,
+            trace_id: traceparent[3..35].try_into().expect("32 digits"),
+            span_id: traceparent[36..52].try_into().expect("16 digits"),
+            parent_span_id,
+            sampled: sample_ratio.is_some() && flags.is_ok_and(|flags| flags & 1 == 1),
         }
     }
 
@@ -63,6 +81,13 @@ impl RequestIds {
     pub(crate) fn trace_id(&self) -> &str {
         std::str::from_utf8(&self.trace_id).expect("hex digits")
     }
+}
+
+/// A fresh span id, 16 lower-case hex digits.
+pub(crate) fn new_span_id() -> [u8; 16] {
+    let mut id = [0; 16];
+    hex(&mut id, u128::from(fastrand::u64(1..)));
+    id
 }
 
 /// Whether a client's request id is kept: 1-128 visible characters.
@@ -112,7 +137,7 @@ mod tests {
                 HeaderValue::from_str(value).expect("value"),
             );
         }
-        (RequestIds::stamp(&mut headers), headers)
+        (RequestIds::stamp(&mut headers, None), headers)
     }
 
     #[test]
@@ -126,6 +151,27 @@ mod tests {
         let long = "x".repeat(129);
         let (ids, _) = stamped(&[("x-request-id", &long)]);
         assert_ne!(ids.request_id, long.as_str());
+    }
+
+    #[test]
+    fn traces_started_here_are_sampled_at_the_ratio_and_a_clients_flag_decides_its_own() {
+        let mut headers = HeaderMap::new();
+        let all = RequestIds::stamp(&mut headers, Some(1.0));
+        assert!(all.sampled && all.parent_span_id.is_none());
+        assert!(
+            headers["traceparent"]
+                .to_str()
+                .expect("text")
+                .ends_with("-01")
+        );
+        let mut headers = HeaderMap::new();
+        assert!(!RequestIds::stamp(&mut headers, Some(0.0)).sampled);
+        let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT.clone(), HeaderValue::from_static(sent));
+        let ids = RequestIds::stamp(&mut headers, Some(1.0));
+        assert!(!ids.sampled, "the client did not sample it");
+        assert_eq!(ids.parent_span_id, Some(*b"00f067aa0ba902b7"));
     }
 
     #[test]

@@ -5,12 +5,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::{Principal, RouteInfo};
+use crate::{Principal, Role, RouteInfo};
 
 /// Everything a plugin may ask about the request in flight.
 #[derive(Debug)]
@@ -38,6 +39,23 @@ pub struct RequestHead {
     /// When the route's timeout runs out; the `upstream` calls a plugin makes for this
     /// request wait no longer.
     pub deadline: Option<Instant>,
+    /// The plugin calls made for this request, when it is traced.
+    pub spans: Option<Vec<PluginSpan>>,
+}
+
+/// One plugin call made for a traced request: a child span of the request's.
+#[derive(Clone, Debug)]
+pub struct PluginSpan {
+    /// The plugin called.
+    pub plugin: Arc<str>,
+    /// The role it was called in.
+    pub role: Role,
+    /// When the call started.
+    pub started: SystemTime,
+    /// How long it took, waiting for a call slot included.
+    pub duration: Duration,
+    /// Why it failed (a trap, a timeout, an invalid answer); a deny is not a failure.
+    pub error: Option<String>,
 }
 
 impl Default for RequestHead {
@@ -59,6 +77,7 @@ impl Default for RequestHead {
             principal: None,
             body: None,
             deadline: None,
+            spans: None,
         }
     }
 }

@@ -37,7 +37,7 @@ pub use admin::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
 pub use bindings::types::{Principal, Quota, RouteInfo};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};
-pub use head::{RequestHead, ResponseHead};
+pub use head::{PluginSpan, RequestHead, ResponseHead};
 pub use plugin::{CallResult, Plugin};
 pub use roles::Role;
 pub use state::shared_key;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use archway_config::PluginConfig;
 use tokio::sync::Semaphore;
@@ -13,7 +13,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::types::Deny;
 use crate::call_metrics::CallMetrics;
-use crate::head::{RequestHead, ResponseHead};
+use crate::head::{PluginSpan, RequestHead, ResponseHead};
 use crate::host::HostState;
 use crate::instance::Template;
 use crate::link::link;
@@ -256,7 +256,7 @@ impl Plugin {
     async fn call_checked<R, T>(
         &self,
         role: Role,
-        request: Option<&mut RequestHead>,
+        mut request: Option<&mut RequestHead>,
         response: Option<&mut ResponseHead>,
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
         check: impl FnOnce(R) -> Result<T, PluginError>,
@@ -272,7 +272,7 @@ impl Plugin {
                 Some(live) => live,
                 None => self.template.instantiate().await?,
             };
-            match live.run(request, response, call).await {
+            match live.run(request.as_deref_mut(), response, call).await {
                 Ok(value) => {
                     let checked = check(value)?;
                     self.pool.put(live);
@@ -282,8 +282,17 @@ impl Plugin {
             }
         }
         .await;
-        self.metrics
-            .record(role, started.elapsed(), outcome.as_ref().err());
+        let duration = started.elapsed();
+        self.metrics.record(role, duration, outcome.as_ref().err());
+        if let Some(spans) = request.and_then(|head| head.spans.as_mut()) {
+            spans.push(PluginSpan {
+                plugin: self.name.clone(),
+                role,
+                started: SystemTime::now() - duration,
+                duration,
+                error: outcome.as_ref().err().map(ToString::to_string),
+            });
+        }
         outcome
     }
 }
