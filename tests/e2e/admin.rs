@@ -1725,3 +1725,47 @@ async fn tenants_are_a_catalogue_that_api_keys_draw_on() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_can_move_to_its_own_listener() {
+    let upstream = upstream().await;
+    let moved = format!(
+        "[server]\nadmin_listen = \"127.0.0.1:0\"\n{}\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"open\"\npath_pattern = \"/open/*\"\nservice_name = \"echo\"\nrequires_auth = false\n",
+        config("")
+    );
+    let gateway = try_gateway(&moved, upstream).await.expect("gateway starts");
+    let admin = gateway.admin_addr().expect("an admin listener");
+    assert_ne!(admin, gateway.addr());
+    let keys = keys(&gateway).await;
+    let key = [("x-api-key", keys.admin.as_str())];
+
+    let there = get(admin, "/admin/permissions", &key).await;
+    content(&there, 200, "S10000");
+    let here = get(gateway.addr(), "/admin/permissions", &key).await;
+    assert_eq!(
+        here.status, 404,
+        "the main listener no longer routes the admin API"
+    );
+    assert_eq!(get(gateway.addr(), "/open/x", &[]).await.status, 200);
+    assert_eq!(
+        get(admin, "/open/x", &[]).await.status,
+        404,
+        "nor the admin listener the rest"
+    );
+
+    assert_eq!(get(admin, "/admin/openapi.json", &[]).await.status, 200);
+    assert_eq!(
+        get(gateway.addr(), "/admin/openapi.json", &[]).await.status,
+        404
+    );
+    for addr in [admin, gateway.addr()] {
+        assert_eq!(
+            get(addr, "/health", &[]).await.status,
+            200,
+            "both answer health"
+        );
+    }
+    gateway.stop().await;
+}

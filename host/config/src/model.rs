@@ -141,6 +141,10 @@ impl IdentityConfig {
 pub struct ServerConfig {
     /// The listening address.
     pub listen: SocketAddr,
+    /// The admin API's own listener: when set, routes whose handler is granted `admin`
+    /// (and the admin docs) are served there only, and the main listener answers them
+    /// 404.
+    pub admin_listen: Option<SocketAddr>,
     /// The largest request body accepted, unless a route sets its own.
     pub max_body_bytes: u64,
     /// The largest upstream response body buffered for a transform that reads it,
@@ -191,6 +195,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
             shutdown_grace_seconds: 10,

@@ -126,6 +126,13 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             problems.push(format!("{name}: path {path} is the {other} endpoint's too"));
         }
     }
+    if config
+        .server
+        .admin_listen
+        .is_some_and(|admin| admin == config.server.listen && admin.port() != 0)
+    {
+        problems.push("server: admin_listen must differ from listen".to_owned());
+    }
     let tracing = &config.tracing;
     if let Some(endpoint) = &tracing.otlp_endpoint
         && (!endpoint.starts_with("http://") || endpoint.parse::<http::Uri>().is_err())

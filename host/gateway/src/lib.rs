@@ -36,7 +36,7 @@ pub use state::{
 };
 pub use status::{ConfigStatus, PluginStatus};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
 /// What `archway check` found: every plugin loaded with its roles, the route count, and
@@ -90,10 +90,11 @@ pub async fn check(config: &Config) -> anyhow::Result<CheckReport> {
 /// A gateway serving on a socket.
 pub struct Running {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     state: GatewayState,
     reloader: Arc<reload::Reloader>,
     watcher: Option<watch::Watcher>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<signal::Sender<()>>,
     task: JoinHandle<()>,
 }
 
@@ -101,6 +102,11 @@ impl Running {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin listener listens, when `[server] admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The gateway state in this node's store (shared with other nodes on Redis).
@@ -141,6 +147,19 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     }
     let render_metrics = telemetry::metrics();
     let certificates = listener_certificates(&config)?;
+    let admin_listener = match config.server.admin_listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} (server.admin_listen)"))?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .context("the admin listener has no local address")?;
     let store = open_store(&config.store).await?;
     let state = GatewayState::new(store.clone());
     let service_calls = Arc::new(ServiceDirectory::default());
@@ -195,17 +214,21 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let follower = sync::follow(state.clone(), routing.clone(), reloader.clone());
     admin.serve(&routing, &reloader);
     let serving = reloader.clone();
-    let (shutdown, stopped) = oneshot::channel::<()>();
+    let (shutdown, stopped) = signal::channel(());
     let task = tokio::spawn(async move {
-        proxy
-            .serve(
-                listener,
-                async {
-                    let _ = stopped.await;
-                },
-                grace,
-            )
-            .await;
+        let until_stopped = |mut stopped: signal::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        let main = proxy
+            .clone()
+            .serve(listener, false, until_stopped(stopped.clone()), grace);
+        match admin_listener {
+            Some(admin) => {
+                let admin = proxy.serve(admin, true, until_stopped(stopped), grace);
+                tokio::join!(main, admin);
+            }
+            None => main.await,
+        }
         follower.abort();
         traffic.abort();
         scheduler.abort();
@@ -213,6 +236,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     });
     Ok(Running {
         addr,
+        admin_addr,
         state,
         reloader,
         watcher: None,
@@ -323,6 +347,9 @@ pub async fn serve(file: ConfigFile) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let running = start_watching(file, listener).await?;
     tracing::info!(target: "archway.server", addr = %running.addr(), "archway is serving");
+    if let Some(admin) = running.admin_addr() {
+        tracing::info!(target: "archway.server", addr = %admin, "the admin API is served here only");
+    }
     shutdown_signal().await;
     running.stop().await;
     Ok(())

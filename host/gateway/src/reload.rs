@@ -101,6 +101,10 @@ fn parse_config(path: &Path, text: &str) -> anyhow::Result<Config> {
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     [
         ("server.listen", old.server.listen != new.server.listen),
+        (
+            "server.admin_listen",
+            old.server.admin_listen != new.server.admin_listen,
+        ),
         ("server.workers", old.server.workers != new.server.workers),
         (
             "server.tls (turning TLS on or off)",

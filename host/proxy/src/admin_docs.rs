@@ -1,6 +1,7 @@
 //! The `[admin_docs]` endpoints: the admin API's OpenAPI document and Swagger UI, answered
 //! before routing and without credentials (they describe, they do not act), when a route
-//! serves the builtin `admin` plugin; the document's paths use that plugin's prefix.
+//! serves the builtin `admin` plugin, on the listener that serves it; the document's
+//! paths use that plugin's prefix.
 
 use archway_config::{Config, PluginSource};
 use bytes::Bytes;
@@ -13,16 +14,19 @@ const ADMIN_BUILTIN: &str = "admin";
 /// Its mount point when its config names none.
 const DEFAULT_PREFIX: &str = "/admin";
 
-/// The answer to `method path`, when it asks for the document or a Swagger UI file.
-pub(crate) fn answer(
+/// The answer to `request`, when it asks for the document or a Swagger UI file on the
+/// listener the admin API is on (the admin listener, when `on_admin_listener`).
+pub(crate) fn answer<B>(
     config: &Config,
-    method: &Method,
-    path: &str,
+    request: &http::Request<B>,
+    on_admin_listener: bool,
 ) -> Option<http::Response<ProxyBody>> {
     let docs = &config.admin_docs;
-    if !docs.enabled || method != Method::GET {
+    let admin_here = config.server.admin_listen.is_some() == on_admin_listener;
+    if !docs.enabled || request.method() != Method::GET || !admin_here {
         return None;
     }
+    let path = request.uri().path();
     let ui = path.strip_prefix(docs.swagger_ui_path.as_str());
     if path != docs.openapi_path && ui.is_none() {
         return None;

@@ -18,6 +18,8 @@ pub struct Peer {
     pub address: IpAddr,
     /// Whether the gateway terminated TLS on the connection.
     pub tls: bool,
+    /// Whether it came in on the admin listener (`[server] admin_listen`).
+    pub admin: bool,
 }
 
 impl Peer {
@@ -100,6 +102,7 @@ mod tests {
         let peer = Peer {
             address: ip(peer),
             tls: false,
+            admin: false,
         };
         let client = resolve(peer, &mut headers, &trusted);
         let sent = headers[&X_FORWARDED_FOR]
@@ -150,6 +153,7 @@ mod tests {
             let peer = Peer {
                 address: ip(address),
                 tls,
+                admin: false,
             };
             resolve(peer, &mut headers, &trusted);
             headers[&X_FORWARDED_PROTO].clone()

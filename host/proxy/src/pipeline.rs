@@ -130,6 +130,7 @@ pub async fn run(
         body,
         client,
         traced,
+        admin_listener: peer.admin,
     };
     let (response, route, seen) = answer(snapshot, limits, cache, request).await;
     Answered {
@@ -146,6 +147,8 @@ struct Admitted {
     body: ClientBody,
     client: IpAddr,
     traced: bool,
+    /// Whether it came in on the admin listener.
+    admin_listener: bool,
 }
 
 /// Routes an admitted request and answers it; also returns the route that matched and
@@ -161,7 +164,11 @@ async fn answer(
         body,
         client: client_ip,
         traced,
+        admin_listener,
     } = request;
+    // With an admin listener, admin routes are found there only and others only here.
+    let separate = snapshot.config().server.admin_listen.is_some();
+    let here = |route: &Route| !separate || route.admin == admin_listener;
     let upgrade = Upgrade::requested(&parts.headers);
     let unmatched = || snapshot.config().unmatched_error_format(parts.uri.path());
     let path = match path::canonical(parts.uri.path()) {
@@ -177,6 +184,7 @@ async fn answer(
         && let Ok((matched, _)) = snapshot
             .router()
             .find_request(&requested, &path, &parts.headers)
+        && here(&matched.route)
         && let Some(cors) = &matched.route.cors
     {
         let answer = cors.preflight(origin, &requested).unwrap_or_else(|| {
@@ -189,8 +197,8 @@ async fn answer(
         .router()
         .find_request(&parts.method, &path, &parts.headers)
     {
-        Ok(found) => found,
-        Err(Miss::NoRoute) => {
+        Ok(found) if here(&found.0.route) => found,
+        Ok(_) | Err(Miss::NoRoute) => {
             let msg = format!("no route for {} {path}", parts.method);
             let missed = GatewayError::NotFound.response(unmatched(), &msg);
             return (missed, None, Seen::default());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archway_config::{Config, IdentityConfig, RouteConfig};
+use archway_config::{Capability, Config, IdentityConfig, RouteConfig};
 use archway_runtime::{LoadError, Plugin, Role, RouteInfo};
 use http::HeaderName;
 
@@ -42,6 +42,9 @@ pub struct Route {
     pub transform: Vec<Arc<Plugin>>,
     /// Upstream or handler.
     pub dispatch: Dispatch,
+    /// Whether its handler is granted `admin`: with `[server] admin_listen`, it is served
+    /// on that listener only.
+    pub admin: bool,
     /// The upstream path template.
     pub target: Target,
     /// The route's timeout: everything after routing, up to the response head.
@@ -176,6 +179,8 @@ impl Route {
                     },
                 )?),
             };
+        let admin = matches!(&dispatch, Dispatch::Handler(plugin)
+            if plugin.settings().capabilities.contains(&Capability::Admin));
         let buffers_body = matches!(dispatch, Dispatch::Handler(_))
             || authenticate
                 .iter()
@@ -218,6 +223,7 @@ impl Route {
             authorize,
             transform,
             dispatch,
+            admin,
             config: route.clone(),
         })
     }

@@ -182,11 +182,13 @@ impl Proxy {
         self.snapshot.load_full()
     }
 
-    /// Serves connections from `listener` until `shutdown` completes, then closes the
-    /// tunnels and waits up to `grace` for requests in flight.
+    /// Serves connections from `listener` (the admin listener when `admin`) until
+    /// `shutdown` completes, then closes the tunnels and waits up to `grace` for requests
+    /// in flight.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
+        admin: bool,
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) {
@@ -202,7 +204,7 @@ impl Proxy {
                     let settings = self.snapshot.load().connections().clone();
                     let guard = (OpenConnection::new(&self.metrics.open_connections), slot);
                     let proxy = self.clone();
-                    let peer = Peer { address: peer.ip(), tls: self.tls.is_some() };
+                    let peer = Peer { address: peer.ip(), tls: self.tls.is_some(), admin };
                     let handle = move |request| {
                         let proxy = proxy.clone();
                         async move { proxy.handle(request, peer).await }
@@ -251,9 +253,7 @@ impl Proxy {
         if let Some(scrape) = self.scrape(&snapshot, &request).await {
             return scrape.map(|body| CountedBody::new(body, sent_bytes));
         }
-        if let Some(docs) =
-            admin_docs::answer(snapshot.config(), request.method(), request.uri().path())
-        {
+        if let Some(docs) = admin_docs::answer(snapshot.config(), &request, peer.admin) {
             return docs.map(|body| CountedBody::new(body, sent_bytes));
         }
         let probe = &snapshot.config().health;
