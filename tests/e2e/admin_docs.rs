@@ -148,8 +148,10 @@ async fn swagger_ui_loads_in_chromium_asking_only_its_own_origin() {
         (301, Some("/swagger-ui/"))
     );
 
+    let keys = keys(&gateway).await;
     let base = format!("http://{}", gateway.addr());
-    let report = python("swagger_ui.py", vec![chromium.to_owned(), base.clone()]).await;
+    let args = vec![chromium.to_owned(), base.clone(), keys.reader.clone()];
+    let report = python("swagger_ui.py", args).await;
     let requests = report["requests"].as_array().expect("requests");
     for request in requests {
         let url = request["url"].as_str().unwrap_or_default();
@@ -163,9 +165,16 @@ async fn swagger_ui_loads_in_chromium_asking_only_its_own_origin() {
             "{request}"
         );
     }
-    let asked = |path: &str| requests.iter().any(|r| r["url"] == format!("{base}{path}"));
-    assert!(asked("/admin/openapi.json"), "{report}");
-    assert!(asked("/swagger-ui/swagger-ui-bundle.js"), "{report}");
+    let asked = |path: &str| {
+        requests
+            .iter()
+            .find(|r| r["url"] == format!("{base}{path}"))
+    };
+    assert!(asked("/admin/openapi.json").is_some(), "{report}");
+    assert!(
+        asked("/swagger-ui/swagger-ui-bundle.js").is_some(),
+        "{report}"
+    );
     assert!(report["operations"].as_u64() >= Some(36), "{report}");
     assert_eq!(
         report["title"]
@@ -174,5 +183,18 @@ async fn swagger_ui_loads_in_chromium_asking_only_its_own_origin() {
         Some(true),
         "{report}"
     );
+
+    // "Try it out" after "Authorize" with an API key sends the key, and the API answers.
+    assert_eq!(report["try_it_out"]["status"], "200", "{report}");
+    let tried = asked("/admin/permissions").expect("the page called the API");
+    let sent = tried["headers"]
+        .as_object()
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("x-api-key"))
+        })
+        .map(|(_, value)| value.clone());
+    assert_eq!(sent, Some(Value::from(keys.reader.as_str())), "{tried}");
     gateway.stop().await;
 }
