@@ -66,14 +66,17 @@ impl RequestIds {
         }
         hex(&mut traceparent[36..52], u128::from(fastrand::u64(1..)));
         headers.insert(TRACEPARENT.clone(), header_value(&traceparent));
-        let flags =
-            u8::from_str_radix(std::str::from_utf8(&traceparent[53..55]).unwrap_or("0"), 16);
+        // The sampled flag is the flags' lowest bit: their last hex digit is odd.
+        let sampled_flag = matches!(
+            traceparent[54],
+            b'1' | b'3' | b'5' | b'7' | b'9' | b'b' | b'd' | b'f'
+        );
         Self {
             request_id,
             trace_id: traceparent[3..35].try_into().expect("32 digits"),
             span_id: traceparent[36..52].try_into().expect("16 digits"),
             parent_span_id,
-            sampled: sample_ratio.is_some() && flags.is_ok_and(|flags| flags & 1 == 1),
+            sampled: sample_ratio.is_some() && sampled_flag,
         }
     }
 

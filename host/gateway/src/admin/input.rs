@@ -35,6 +35,14 @@ pub(super) fn record<T: DeserializeOwned>(object: Map<String, Value>) -> Result<
     })
 }
 
+/// A record's fields as a JSON object.
+pub(super) fn fields<T: serde::Serialize>(record: &T) -> Map<String, Value> {
+    match serde_json::to_value(record).expect("records serialise to JSON") {
+        Value::Object(fields) => fields,
+        _ => unreachable!("a record serialises to an object"),
+    }
+}
+
 /// The field a serde message names in backticks (`unknown field `x``, `missing field `y``).
 fn quoted_field(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;

@@ -102,11 +102,7 @@ pub(super) async fn update(
         input::refuse(&body, field, "cannot be changed")?;
     }
     let mut record = record(api, instance_id).await?;
-    let Value::Object(mut fields) =
-        serde_json::to_value(&record.instance).expect("instances serialise to JSON")
-    else {
-        unreachable!("an instance serialises to an object");
-    };
+    let mut fields = input::fields(&record.instance);
     if let Some(Value::Object(new)) = body.get("metadata").cloned() {
         body.remove("metadata");
         if let Value::Object(old) = fields
@@ -183,10 +179,7 @@ fn item(api: &AdminApi, record: &InstanceRecord) -> Result<Value, AdminError> {
         (InstanceStatus::Healthy, Some(false)) => InstanceStatus::Unhealthy,
         (registered, _) => registered,
     };
-    let mut value = serde_json::to_value(instance).expect("instances serialise to JSON");
-    let object = value
-        .as_object_mut()
-        .expect("an instance serialises to an object");
+    let mut object = input::fields(instance);
     object.extend([
         ("id".to_owned(), Value::from(record.id.as_str())),
         (
@@ -208,5 +201,5 @@ fn item(api: &AdminApi, record: &InstanceRecord) -> Result<Value, AdminError> {
                 .map_or(Value::Null, Value::from),
         ),
     ]);
-    Ok(value)
+    Ok(Value::Object(object))
 }

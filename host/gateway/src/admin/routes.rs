@@ -84,11 +84,7 @@ pub(super) async fn update(
 ) -> Result<Value, AdminError> {
     input::refuse(&body, "id", "cannot be changed")?;
     let mut record = live_record(api, id).await?;
-    let Value::Object(mut fields) =
-        serde_json::to_value(&record.route).expect("routes serialise to JSON")
-    else {
-        unreachable!("a route serialises to an object");
-    };
+    let mut fields = input::fields(&record.route);
     fields.extend(body);
     record.route = input::record(fields)?;
     admit(api, &record.route).await?;
@@ -177,10 +173,7 @@ fn same_match(a: &RouteConfig, b: &RouteConfig) -> bool {
 
 /// The config's verdict on a route, naming the route field it mentions.
 fn whole_config_error(route: &RouteConfig, message: &str) -> AdminError {
-    let Value::Object(fields) = serde_json::to_value(route).expect("routes serialise to JSON")
-    else {
-        unreachable!("a route serialises to an object");
-    };
+    let fields = input::fields(route);
     let field = fields
         .keys()
         .filter(|name| message.contains(name.as_str()))
@@ -230,10 +223,7 @@ fn item(record: &RouteRecord) -> Value {
 }
 
 fn with_fields(route: &RouteConfig, source: &str, times: [(&str, Option<&String>); 3]) -> Value {
-    let mut value = serde_json::to_value(route).expect("routes serialise to JSON");
-    let object = value
-        .as_object_mut()
-        .expect("a route serialises to an object");
+    let mut object = input::fields(route);
     object.insert("source".to_owned(), Value::from(source));
     for (name, time) in times {
         object.insert(
@@ -241,5 +231,5 @@ fn with_fields(route: &RouteConfig, source: &str, times: [(&str, Option<&String>
             time.map_or(Value::Null, |t| Value::from(t.as_str())),
         );
     }
-    value
+    Value::Object(object)
 }

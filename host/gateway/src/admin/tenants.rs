@@ -69,10 +69,7 @@ pub(super) async fn update(
     for field in ["tenant_id", "created_at", "updated_at"] {
         input::refuse(&body, field, "cannot be changed")?;
     }
-    let Value::Object(mut merged) = serde_json::to_value(&current).expect("records serialise")
-    else {
-        unreachable!("a record serialises to an object")
-    };
+    let mut merged = input::fields(&current);
     merged.extend(body);
     let mut record: TenantRecord = input::record(merged)?;
     check(&record)?;
@@ -130,7 +127,7 @@ fn check(record: &TenantRecord) -> Result<(), AdminError> {
 }
 
 fn item(record: &TenantRecord) -> Value {
-    let mut item = serde_json::to_value(record).expect("records serialise");
-    item["id"] = Value::from(record.tenant_id.clone());
-    item
+    let mut item = input::fields(record);
+    item.insert("id".to_owned(), Value::from(record.tenant_id.clone()));
+    Value::Object(item)
 }
