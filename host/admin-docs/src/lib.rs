@@ -1,18 +1,19 @@
-//! The admin API described: its OpenAPI 3.1 document, generated from the types of its
-//! requests and answers, and Swagger UI to read and try it, with its assets built in
+//! The gateway's APIs described: the OpenAPI 3.1 document of the admin API (and of the
+//! trading-control API, when the gateway serves it), generated from the types of their
+//! requests and answers, and Swagger UI to read and try them, with its assets built in
 //! (nothing is fetched at build or run time).
 
 mod document;
 pub mod schemas;
 mod swagger;
+pub mod trading;
 
-pub use document::document;
+pub use document::{Mounts, document};
 pub use swagger::{SwaggerFile, file as swagger_file};
 
-/// The document as JSON, for the admin API under `prefix` and the gateway's `health` and
-/// `metrics` paths.
-pub fn openapi_json(prefix: &str, health: &str, metrics: &str) -> String {
-    document(prefix, health, metrics)
+/// The document as JSON, for the APIs at `mounts`.
+pub fn openapi_json(mounts: &Mounts) -> String {
+    document(mounts)
         .to_pretty_json()
         .expect("an OpenAPI document serialises to JSON")
 }
@@ -23,10 +24,37 @@ mod tests {
 
     use super::*;
 
+    const MOUNTS: Mounts = Mounts {
+        admin: "/admin",
+        trading: Some("/api"),
+        health: "/health",
+        metrics: "/metrics",
+    };
+
+    #[test]
+    fn the_trading_api_has_its_tag_and_error_format() {
+        let document: Value = serde_json::from_str(&openapi_json(&MOUNTS)).expect("JSON");
+        let create = &document["paths"]["/api/portfolio"]["post"];
+        assert_eq!(create["tags"], serde_json::json!(["trading"]));
+        assert_eq!(
+            create["responses"]["400"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/TradingError"
+        );
+        assert_eq!(
+            create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/TradingPortfolioCommand"
+        );
+        let without = Mounts {
+            trading: None,
+            ..MOUNTS
+        };
+        let document: Value = serde_json::from_str(&openapi_json(&without)).expect("JSON");
+        assert!(document["paths"].get("/api/portfolio").is_none());
+    }
+
     #[test]
     fn the_document_is_openapi_3_1_with_every_endpoint_secured_and_its_schemas() {
-        let document: Value =
-            serde_json::from_str(&openapi_json("/admin", "/health", "/metrics")).expect("JSON");
+        let document: Value = serde_json::from_str(&openapi_json(&MOUNTS)).expect("JSON");
         assert_eq!(document["openapi"], "3.1.0");
         let paths = document["paths"].as_object().expect("paths");
         let create = &paths["/admin/routes"]["post"];
@@ -49,7 +77,7 @@ mod tests {
 
     #[test]
     fn every_reference_names_a_schema_of_the_document() {
-        let text = openapi_json("/admin", "/health", "/metrics");
+        let text = openapi_json(&MOUNTS);
         let document: Value = serde_json::from_str(&text).expect("JSON");
         let schemas = document["components"]["schemas"]
             .as_object()

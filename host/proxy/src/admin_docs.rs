@@ -1,7 +1,8 @@
 //! The `[admin_docs]` endpoints: the admin API's OpenAPI document and Swagger UI, answered
 //! before routing and without credentials (they describe, they do not act), when a route
 //! serves the builtin `admin` plugin, on the listener that serves it; the document's
-//! paths use that plugin's prefix.
+//! paths use that plugin's prefix, and describe the builtin `trading-control` plugin's
+//! API too when a route serves it.
 
 use archway_config::{Config, PluginSource};
 use bytes::Bytes;
@@ -9,10 +10,11 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::body::{ProxyBody, full};
 
-/// The plugin whose API the document describes.
-const ADMIN_BUILTIN: &str = "admin";
-/// Its mount point when its config names none.
-const DEFAULT_PREFIX: &str = "/admin";
+/// The plugin whose API the document describes, and its mount point when its config
+/// names none.
+const ADMIN: (&str, &str) = ("admin", "/admin");
+/// The trading-control plugin, described too when served, and its default mount point.
+const TRADING: (&str, &str) = ("trading-control", "/api");
 
 /// The answer to `request`, when it asks for the document or a Swagger UI file on the
 /// listener the admin API is on (the admin listener, when `on_admin_listener`).
@@ -31,14 +33,16 @@ pub(crate) fn answer<B>(
     if path != docs.openapi_path && ui.is_none() {
         return None;
     }
-    let prefix = admin_prefix(config)?;
+    let prefix = mounted(config, ADMIN)?;
     match ui {
         None => {
-            let document = archway_admin_docs::openapi_json(
-                &prefix,
-                &config.health.path,
-                &config.metrics.path,
-            );
+            let trading = mounted(config, TRADING);
+            let document = archway_admin_docs::openapi_json(&archway_admin_docs::Mounts {
+                admin: &prefix,
+                trading: trading.as_deref(),
+                health: &config.health.path,
+                metrics: &config.metrics.path,
+            });
             Some(respond(StatusCode::OK, "application/json", document.into()))
         }
         Some("") => {
@@ -66,10 +70,11 @@ pub(crate) fn answer<B>(
     }
 }
 
-/// Where the builtin admin plugin is mounted, when a route serves it.
-fn admin_prefix(config: &Config) -> Option<String> {
+/// Where a builtin handler (its name and default prefix) is mounted, when a route
+/// serves it.
+fn mounted(config: &Config, (builtin, default): (&str, &str)) -> Option<String> {
     let plugin = config.plugins.iter().find(|plugin| {
-        plugin.source == PluginSource::Builtin(ADMIN_BUILTIN.to_owned())
+        plugin.source == PluginSource::Builtin(builtin.to_owned())
             && config
                 .routes
                 .iter()
@@ -79,7 +84,7 @@ fn admin_prefix(config: &Config) -> Option<String> {
         .config
         .get("prefix")
         .and_then(|prefix| prefix.as_str())
-        .unwrap_or(DEFAULT_PREFIX);
+        .unwrap_or(default);
     Some(prefix.to_owned())
 }
 
