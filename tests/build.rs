@@ -8,6 +8,7 @@ fn main() {
         "examples/plugins/hello-auth",
         "examples/plugins/visits",
         "examples/plugins/dashboard",
+        "examples/plugins/trading-sim",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
         "tests/fixtures/shared-data",

@@ -1,7 +1,7 @@
-"""Checks the admin API's OpenAPI document as a user's tooling would: it must validate as
-OpenAPI 3.1 (openapi-spec-validator), list every endpoint of the admin plugin's README
-table, and describe real answers: each (method, path, status, body) given is validated
-against the schema the document declares for it.
+"""Checks the gateway's OpenAPI document as a user's tooling would: it must validate as
+OpenAPI 3.1 (openapi-spec-validator), list every endpoint of a plugin's README table (the
+admin or the trading-control plugin), and describe real answers: each (method, path,
+status, body) given is validated against the schema the document declares for it.
 
 Usage: openapi_check.py BASE_URL README ANSWERS_JSON
 Prints a JSON report: {"endpoints": n, "missing": [...], "mismatches": [...]}.
@@ -17,8 +17,8 @@ from openapi_spec_validator import validate
 
 
 def documented_endpoints(readme):
-    """`METHOD /admin/path` of each row of the README's endpoint table."""
-    rows = re.findall(r"^\| `(GET|POST|PUT|DELETE) (/admin/[^`?]*)", readme, re.M)
+    """`METHOD /path` of each row of the README's endpoint table."""
+    rows = re.findall(r"^\| `(GET|POST|PUT|DELETE) (/[^`?]*)", readme, re.M)
     return {(method, re.sub(r"\{[^}]*\}", "{}", path)) for method, path in rows}
 
 

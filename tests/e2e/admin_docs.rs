@@ -15,7 +15,7 @@ fn clients() -> PathBuf {
 }
 
 /// Runs `python3 clients/<script> args...` and parses the JSON it prints.
-async fn python(script: &str, args: Vec<String>) -> Value {
+pub(crate) async fn python(script: &str, args: Vec<String>) -> Value {
     let mut command = std::process::Command::new("python3");
     command.arg(clients().join(script)).args(args);
     let output = tokio::task::spawn_blocking(move || command.output())

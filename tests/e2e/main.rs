@@ -25,6 +25,7 @@ mod store;
 mod ticks;
 mod tls;
 mod trace;
+mod trading;
 mod upstream;
 mod versions;
 mod websocket;
