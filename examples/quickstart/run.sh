@@ -6,9 +6,10 @@ cd "$(dirname "$0")/../.."
 rustup target add wasm32-wasip2 >/dev/null
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 cargo build --release -p archway -p archway-example-upstream
-cargo build --release --target wasm32-wasip2 -p hello-auth
+cargo build --release --target wasm32-wasip2 -p hello-auth -p trading-sim
 mkdir -p examples/quickstart/plugins
-cp "$target/wasm32-wasip2/release/hello_auth.wasm" examples/quickstart/plugins/
+cp "$target/wasm32-wasip2/release/hello_auth.wasm" "$target/wasm32-wasip2/release/trading_sim.wasm" \
+    examples/quickstart/plugins/
 "$target/release/archway-example-upstream" --listen 127.0.0.1:9000 &
 upstream=$!
 trap 'kill $upstream 2>/dev/null' EXIT
