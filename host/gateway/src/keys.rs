@@ -474,7 +474,7 @@ fn table(records: &[KeyRecord], now: u64) -> String {
             record.tenant.clone().unwrap_or_else(|| "-".to_owned()),
             record.expires_at.map_or_else(
                 || "never".to_owned(),
-                |at| archway_proxy::error::rfc3339(UNIX_EPOCH + Duration::from_secs(at)),
+                |at| archway_proxy::timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(at)),
             ),
             if quotas.is_empty() {
                 "-".to_owned()

@@ -136,7 +136,7 @@ pub fn envelope(
             "code": code,
             "message": message,
             "details": {},
-            "timestamp": rfc3339(SystemTime::now()),
+            "timestamp": crate::timestamp::rfc3339(SystemTime::now()),
         }),
     };
     let mut response = http::Response::new(full(Bytes::from(body.to_string())));
@@ -148,34 +148,8 @@ pub fn envelope(
     response
 }
 
-/// `2026-01-04T10:00:00Z`: UTC to the second, as the trading contract writes times.
-pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use http_body_util::BodyExt;
 
     use super::*;
@@ -211,14 +185,6 @@ mod tests {
         assert_eq!(body["details"], serde_json::json!({}));
         let timestamp = body["timestamp"].as_str().expect("timestamp");
         assert_eq!(timestamp.len(), "2026-01-04T10:00:00Z".len(), "{timestamp}");
-    }
-
-    #[test]
-    fn timestamps_are_utc_rfc3339() {
-        let at = |secs| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(1_767_520_800), "2026-01-04T10:00:00Z");
-        assert_eq!(at(951_827_696), "2000-02-29T12:34:56Z");
     }
 
     #[test]

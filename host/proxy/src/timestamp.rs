@@ -1,5 +1,6 @@
-//! Timestamps as the admin contract writes them: `YYYY-MM-DD HH:MM:SS`, in UTC (the
-//! health endpoint's and the admin API's).
+//! Timestamps as the contracts write them, in UTC to the second: the admin contract's
+//! `YYYY-MM-DD HH:MM:SS` (the health endpoint's and the admin API's) and the trading
+//! contract's RFC 3339 `YYYY-MM-DDTHH:MM:SSZ` (its error format's).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,13 +12,24 @@ pub fn now() -> String {
     format(seconds)
 }
 
-/// `seconds` after the Unix epoch, in the contract's format.
+/// `seconds` after the Unix epoch, in the admin contract's format.
 pub fn format(seconds: u64) -> String {
+    written(seconds, ' ', "")
+}
+
+/// `2026-01-04T10:00:00Z`: `time` in the trading contract's format.
+pub fn rfc3339(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    written(seconds, 'T', "Z")
+}
+
+/// The date, `between`, the time of day, then `suffix`.
+fn written(seconds: u64, between: char, suffix: &str) -> String {
     let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX);
     let rest = seconds % 86_400;
     let (year, month, day) = civil_date(days);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        "{year:04}-{month:02}-{day:02}{between}{:02}:{:02}:{:02}{suffix}",
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
@@ -50,7 +62,17 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::format;
+    use std::time::{Duration, SystemTime};
+
+    use super::{format, rfc3339};
+
+    #[test]
+    fn rfc3339_times_are_utc_to_the_second() {
+        let at = |secs| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_767_520_800), "2026-01-04T10:00:00Z");
+        assert_eq!(at(951_827_696), "2000-02-29T12:34:56Z");
+    }
 
     #[test]
     fn seconds_read_as_utc_dates_and_times() {

@@ -391,28 +391,22 @@ fn valid_name(name: &str) -> Result<&str, Failure> {
 impl Config {
     /// The config as stored, once every component is named.
     fn checked(self) -> Result<Value, Failure> {
-        check_component("config.strategy", &self.strategy)?;
-        for (i, risk) in self.risk_managements.iter().enumerate() {
-            check_component(&format!("config.risk_managements[{i}]"), risk)?;
-        }
-        if let Some(sizer) = &self.sizer {
-            check_component("config.sizer", sizer)?;
-        }
+        check_parts(
+            Some(&self.strategy),
+            &self.risk_managements,
+            self.sizer.as_ref(),
+        )?;
         Ok(archway_sdk::serde_json::to_value(self).expect("a config serialises"))
     }
 }
 
 impl ConfigChange {
     fn checked(self) -> Result<Self, Failure> {
-        if let Some(strategy) = &self.strategy {
-            check_component("config.strategy", strategy)?;
-        }
-        for (i, risk) in self.risk_managements.iter().flatten().enumerate() {
-            check_component(&format!("config.risk_managements[{i}]"), risk)?;
-        }
-        if let Some(sizer) = &self.sizer {
-            check_component("config.sizer", sizer)?;
-        }
+        check_parts(
+            self.strategy.as_ref(),
+            self.risk_managements.as_deref().unwrap_or_default(),
+            self.sizer.as_ref(),
+        )?;
         Ok(self)
     }
 
@@ -429,6 +423,24 @@ impl ConfigChange {
             config["sizer"] = to_value(sizer);
         }
     }
+}
+
+/// Checks each part of a config that is present.
+fn check_parts(
+    strategy: Option<&Component>,
+    risks: &[Component],
+    sizer: Option<&Component>,
+) -> Result<(), Failure> {
+    if let Some(strategy) = strategy {
+        check_component("config.strategy", strategy)?;
+    }
+    for (i, risk) in risks.iter().enumerate() {
+        check_component(&format!("config.risk_managements[{i}]"), risk)?;
+    }
+    if let Some(sizer) = sizer {
+        check_component("config.sizer", sizer)?;
+    }
+    Ok(())
 }
 
 fn check_component(field: &str, component: &Component) -> Result<(), Failure> {
