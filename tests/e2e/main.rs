@@ -6,6 +6,7 @@ use archway_tests::{get, send, try_gateway, upstream};
 
 mod admin;
 mod admin_docs;
+mod aggregate;
 mod api_keys;
 mod balance;
 mod cache;
