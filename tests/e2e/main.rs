@@ -28,6 +28,7 @@ mod tls;
 mod trace;
 mod trading;
 mod upstream;
+mod validate;
 mod versions;
 mod websocket;
 
