@@ -150,3 +150,32 @@ async fn a_second_wave_reads_the_first_waves_answers() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_overview_example_answers_agents_and_jobs_in_one_call() {
+    let upstream = upstream().await;
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/scheduler-overview/archway.toml");
+    let text = std::fs::read_to_string(example)
+        .expect("the example's config")
+        .replace("127.0.0.1:9000", &upstream.to_string())
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("path = \".archway/store.redb\"", "");
+    let gateway = try_gateway(&text, upstream)
+        .await
+        .expect("the example starts");
+    let reply = get(gateway.addr(), "/overview/default", &[]).await;
+    let body = reply.json();
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(
+        (body["agent_total"].as_u64(), body["job_total"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(body["agents"].as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(body["agents"][0]["name"], "agent-01");
+    assert_eq!(body["jobs"][0]["name"], "data-processing-job");
+    let batch = get(gateway.addr(), "/overview/batch", &[]).await.json();
+    assert_eq!(batch["agents"][0]["namespace_id"], "batch");
+    assert_eq!(batch["jobs"][0]["name"], "backfill");
+    gateway.stop().await;
+}

@@ -1,5 +1,7 @@
 //! A small upstream HTTP service (HTTP/1.1 and HTTP/2) that answers every request with
-//! a JSON echo of it; `GET /health` and `GET /bytes/{n}` serve probes and benchmarks.
+//! a JSON echo of it; `GET /health` and `GET /bytes/{n}` serve probes and benchmarks,
+//! and `POST /api/v1/agents/query` and `POST /api/v1/jobs/page` a task scheduler's
+//! sample pages (for the aggregation example).
 //!
 //! Start it in-process on port 0, as tests do:
 //!
@@ -14,6 +16,7 @@
 //! ```
 
 mod respond;
+mod scheduler;
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Builds the reply to one request: health, a sized byte body, or the JSON echo.
+//! Builds the reply to one request: health, a sized byte body, the task scheduler's
+//! pages, or the JSON echo.
 
 use std::sync::OnceLock;
 
@@ -24,6 +25,15 @@ pub(crate) async fn respond(
         if let Some(n) = path.strip_prefix("/bytes/") {
             return Ok(sized(n));
         }
+    }
+    if request.method() == Method::POST && crate::scheduler::serves(request.uri().path()) {
+        let path = request.uri().path().to_owned();
+        let body = request.into_body().collect().await?.to_bytes();
+        let query: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        return Ok(json_response(
+            StatusCode::OK,
+            &crate::scheduler::page(&path, &query),
+        ));
     }
     echo(request).await
 }
