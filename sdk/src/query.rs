@@ -9,6 +9,20 @@
 /// assert_eq!(archway_sdk::percent_decode("100%"), "100%");
 /// ```
 pub fn percent_decode(text: &str) -> String {
+    decode(text, true)
+}
+
+/// Decodes `%XX` escapes in a path segment, where `+` is a plus sign.
+///
+/// ```
+/// assert_eq!(archway_sdk::path_decode("node+1%2Fa"), "node+1/a");
+/// ```
+pub fn path_decode(text: &str) -> String {
+    decode(text, false)
+}
+
+/// Decodes `%XX` escapes, and `+` as a space when `plus_is_space`.
+fn decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -23,7 +37,7 @@ pub fn percent_decode(text: &str) -> String {
                 decoded.push(byte);
                 i += 3;
             }
-            (b'+', None) => {
+            (b'+', None) if plus_is_space => {
                 decoded.push(b' ');
                 i += 1;
             }

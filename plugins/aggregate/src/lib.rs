@@ -136,8 +136,9 @@ impl Aggregate {
             }
             Compose::Merge => {
                 let mut merged = Value::Object(Map::new());
+                // A failed optional call's `null` merges nothing: it is listed in errors.
                 for call in &self.plan.calls {
-                    if let Some(answer) = answers.get(&call.config.name) {
+                    if let Some(answer) = answers.get(&call.config.name).filter(|a| !a.is_null()) {
                         merge(&mut merged, answer);
                     }
                 }

@@ -42,13 +42,13 @@ impl Kind {
     }
 }
 
-/// Appends a command of `kind` with `fields`, issued by `subject`; its id.
+/// Appends a command of `kind` with `fields`, issued by `subject`.
 pub fn send(
     names: &Names,
     kind: Kind,
     subject: &str,
     fields: &[(&str, &str)],
-) -> Result<String, Failure> {
+) -> Result<(), Failure> {
     let id = uuid::Uuid::new_v4().to_string();
     let issued_at = clock::now_ms().to_string();
     let mut entry = vec![
@@ -60,5 +60,5 @@ pub fn send(
     entry.extend_from_slice(fields);
     streams::append(&names.commands(), &entry)
         .map_err(|e| Failure::store(&format!("send command {}", kind.name()), &e))?;
-    Ok(id)
+    Ok(())
 }

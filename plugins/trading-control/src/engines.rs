@@ -53,13 +53,12 @@ pub struct Stop {
     engine_id: String,
 }
 
-/// Statuses in which an engine is already on its way up.
-const UP: [&str; 2] = ["starting", "running"];
-/// Statuses in which an engine is already on its way down.
-const DOWN: [&str; 2] = ["stopping", "stopped"];
+// An engine already `running` (or `stopped`) gets no second command; one still
+// `starting` (or `stopping`) gets the command again, so a retry after a command that
+// was not sent sends it.
 
 impl Api {
-    /// Starts an engine unless it is starting or running.
+    /// Starts an engine unless it is running.
     pub fn start_engine(&self, caller: &Caller, start: Start) -> Result<Value, Failure> {
         let id = valid_id("engine_id", &start.engine_id)?;
         let config = json!({
@@ -79,9 +78,7 @@ impl Api {
         if !records::create(&key, &starting, "engine")? {
             let mut already = None;
             records::update(&key, "engine", |engine: &mut Engine| {
-                already = UP
-                    .contains(&engine.status.as_str())
-                    .then(|| engine.status.clone());
+                already = (engine.status == "running").then(|| engine.status.clone());
                 if already.is_none() {
                     engine.status = "starting".to_owned();
                     engine.config = config.clone();
@@ -103,15 +100,13 @@ impl Api {
         Ok(answer(id, "starting", "Engine start command sent"))
     }
 
-    /// Stops an engine unless it is stopping or stopped.
+    /// Stops an engine unless it is stopped.
     pub fn stop_engine(&self, caller: &Caller, stop: Stop) -> Result<Value, Failure> {
-        let id = stop.engine_id.as_str();
+        let id = valid_id("engine_id", &stop.engine_id)?;
         let mut already = None;
         let key = self.names.engine(id);
         records::update(&key, "engine", |engine: &mut Engine| {
-            already = DOWN
-                .contains(&engine.status.as_str())
-                .then(|| engine.status.clone());
+            already = (engine.status == "stopped").then(|| engine.status.clone());
             if already.is_none() {
                 engine.status = "stopping".to_owned();
                 engine.updated_at = clock::now_ms();

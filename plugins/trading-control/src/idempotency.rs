@@ -57,7 +57,7 @@ pub fn check(store_key: String, key: &str, request: &[u8]) -> Result<Outcome, Fa
             "must be 1 to 255 visible ASCII characters",
         ));
     }
-    let fingerprint = hex(&Sha256::digest(request));
+    let fingerprint = digest(request);
     let claimed = Kept {
         fingerprint: fingerprint.clone(),
         claimed_at: clock::now_ms(),
@@ -147,6 +147,11 @@ fn encode(kept: &Kept) -> Vec<u8> {
     archway_sdk::serde_json::to_vec(kept).expect("an idempotency record serialises")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// SHA-256 as hex: a request's fingerprint, and a key's name in the store (so that no
+/// subject and key can spell another's).
+pub fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -115,7 +115,15 @@ impl Query {
                 Failure::invalid(name, text, "must be Unix seconds or an RFC 3339 time")
             })
         };
-        ordered(instant(start)?, instant(end)?, end, self.get(end))
+        // An end to the second takes in that whole second, as the API writes times to
+        // the second.
+        let until = instant(end)?;
+        let until = if until % 1000 == 0 {
+            until + 999
+        } else {
+            until
+        };
+        ordered(instant(start)?, until, end, self.get(end))
     }
 
     /// A required window of whole days from two `YYYY-MM-DD` parameters, the end day
@@ -230,7 +238,7 @@ mod tests {
         let (start, end) = query("start_time=100&end_time=1970-01-01T00:03:20Z")
             .window("start_time", "end_time")
             .expect("valid");
-        assert_eq!((start, end), (100_000, 200_000));
+        assert_eq!((start, end), (100_000, 200_999));
         let failure = query("start_time=100")
             .window("start_time", "end_time")
             .expect_err("end missing");

@@ -24,7 +24,7 @@ mod schedule;
 pub mod schema;
 
 use archway_sdk::serde_json::Value;
-use archway_sdk::{Deny, Handle, Plugin, Request, Response, percent_decode};
+use archway_sdk::{Deny, Handle, Plugin, Request, Response, path_decode};
 use serde::Deserialize;
 
 use access::{Caller, Level};
@@ -192,7 +192,7 @@ impl Api {
             .ok_or_else(|| Failure::no_endpoint(&path))?
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(percent_decode)
+            .map(path_decode)
             .collect();
         let method = request.method();
         let endpoint = Endpoint::find(&method, &segments, &path)?;
@@ -208,7 +208,9 @@ impl Api {
                     &request.body().unwrap_or_default(),
                 ]
                 .concat();
-                let store_key = self.names.idempotency(&caller.subject, &key);
+                let store_key = self
+                    .names
+                    .idempotency(&caller.subject, &idempotency::digest(key.as_bytes()));
                 match idempotency::check(store_key, &key, &fingerprint)? {
                     Outcome::Repeat(response) => return Ok(response),
                     Outcome::First(claim) => Some(claim),

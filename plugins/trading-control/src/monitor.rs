@@ -31,13 +31,16 @@ impl Api {
     /// are healthy, else 503, with the contract's report.
     pub fn health(&self) -> (u16, Value) {
         let now = clock::now_ms();
-        let beats = self.heartbeats("");
+        let beats: Result<BTreeMap<&str, Option<u64>>, Failure> = COMPONENTS
+            .iter()
+            .map(|&c| Ok((c, self.heartbeat(c)?)))
+            .collect();
         let word = |healthy: bool| match healthy {
             true => "healthy",
             false => "unhealthy",
         };
         let component = |name: &str| match &beats {
-            Ok(beats) => word(self.fresh(beats.get(name).copied(), now)),
+            Ok(beats) => word(self.fresh(beats.get(name).copied().flatten(), now)),
             Err(_) => "unknown",
         };
         let mut components = Map::new();

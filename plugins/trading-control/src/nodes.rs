@@ -10,6 +10,7 @@ use crate::access::Caller;
 use crate::commands::{self, Kind};
 use crate::failure::Failure;
 use crate::input::{self, Query};
+use crate::portfolios::BUSY;
 use crate::schema::{Disabled, Node, PortfolioState};
 use crate::{Api, clock, records};
 
@@ -151,7 +152,13 @@ impl Api {
             return Err(Failure::not_found("node", id));
         }
         let mut placement = self.placement()?;
-        let moving = placement.remove(id).unwrap_or_default();
+        // Portfolios already migrating or being deleted are left to finish.
+        let moving: Vec<_> = placement
+            .remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, state)| !BUSY.contains(&state.status.as_str()))
+            .collect();
         let mut targets: Vec<(usize, &str)> = nodes
             .iter()
             .filter(|view| view.schedulable() && view.id() != id)

@@ -69,7 +69,7 @@ struct Component {
 }
 
 /// Statuses in which a portfolio is between two states and takes no new change.
-const BUSY: [&str; 2] = ["migrating", "deleting"];
+pub const BUSY: [&str; 2] = ["migrating", "deleting"];
 /// The largest `initial_cash` accepted.
 const MAX_CASH: f64 = 1e15;
 
@@ -81,8 +81,15 @@ impl Api {
         let user_id = create.user_id.unwrap_or_else(|| caller.subject.clone());
         caller.may_act_for(&user_id)?;
         let cash = create.initial_cash;
-        if !(cash > 0.0 && cash <= MAX_CASH) {
+        if cash.is_nan() || cash <= 0.0 {
             return Err(Failure::invalid("initial_cash", cash, "must be positive"));
+        }
+        if cash > MAX_CASH {
+            return Err(Failure::invalid(
+                "initial_cash",
+                cash,
+                "must be at most 10^15",
+            ));
         }
         let config = create.config.checked()?;
         let now = clock::now_ms();
@@ -109,7 +116,7 @@ impl Api {
         records::put(&self.names.portfolio_state(&id), &state, "portfolio state")?;
         records::put(&self.names.portfolio(&id), &portfolio, "portfolio")?;
         let (cash, config) = (cash.to_string(), config.to_string());
-        commands::send(
+        let sent = commands::send(
             &self.names,
             Kind::PortfolioCreate,
             &caller.subject,
@@ -119,7 +126,14 @@ impl Api {
                 ("initial_cash", &cash),
                 ("config", &config),
             ],
-        )?;
+        );
+        if sent.is_err() {
+            // No backend will run it: not listed, not planned (best effort: the store
+            // that refused the command may refuse this too).
+            let _ = archway_sdk::kv::delete(&self.names.portfolio(&id));
+            let _ = archway_sdk::kv::delete(&self.names.portfolio_state(&id));
+        }
+        sent?;
         Ok(json!({
             "success": true,
             "portfolio_id": id,
@@ -185,7 +199,7 @@ impl Api {
     pub fn delete_portfolio(&self, caller: &Caller, id: &str) -> Result<Value, Failure> {
         let owner = self.portfolio(id)?;
         caller.may_act_for(&owner.user_id)?;
-        self.set_status(id, "deleting", |_| Ok(()))?;
+        self.set_status(id, "deleting", unless_busy(id))?;
         let now = clock::now_ms();
         records::update(
             &self.names.portfolio(id),
@@ -318,13 +332,14 @@ impl Api {
         )
     }
 
-    /// Sets a portfolio's status for a command, once `check` accepts the state it is in.
+    /// Sets a portfolio's status for a command, once `check` accepts the state it is in
+    /// (checked inside the compare-and-swap, against the state replaced).
     pub fn set_status(
         &self,
         id: &str,
         status: &str,
         mut check: impl FnMut(&PortfolioState) -> Result<(), Failure>,
-    ) -> Result<PortfolioState, Failure> {
+    ) -> Result<(), Failure> {
         records::update(
             &self.names.portfolio_state(id),
             "portfolio state",
@@ -335,6 +350,7 @@ impl Api {
                 Ok(())
             },
         )?
+        .map(|_| ())
         .ok_or_else(|| Failure::not_found("portfolio", id))
     }
 }

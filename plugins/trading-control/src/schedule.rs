@@ -53,17 +53,6 @@ impl Api {
         } = &migrate;
         engines::valid_id("target_node", target_node)?;
         self.portfolio(portfolio_id)?;
-        let state = self.state(portfolio_id)?;
-        if state.node_id.as_deref() != Some(source_node.as_str()) {
-            return Err(Failure::invalid(
-                "source_node",
-                source_node.as_str(),
-                &match &state.node_id {
-                    Some(node) => format!("does not run the portfolio (node {node} does)"),
-                    None => "does not run the portfolio (no node does yet)".to_owned(),
-                },
-            ));
-        }
         if target_node == source_node {
             return Err(Failure::invalid(
                 "target_node",
@@ -100,7 +89,8 @@ impl Api {
         }))
     }
 
-    /// Marks a portfolio migrating and sends the command.
+    /// Marks a portfolio migrating, once it is on `source` and not busy, and sends the
+    /// command.
     pub fn start_migration(
         &self,
         caller: &Caller,
@@ -108,7 +98,20 @@ impl Api {
         source: &str,
         target: &str,
     ) -> Result<(), Failure> {
-        self.set_status(portfolio_id, "migrating", unless_busy(portfolio_id))?;
+        let mut idle = unless_busy(portfolio_id);
+        self.set_status(portfolio_id, "migrating", |state| {
+            if state.node_id.as_deref() != Some(source) {
+                return Err(Failure::invalid(
+                    "source_node",
+                    source,
+                    &match &state.node_id {
+                        Some(node) => format!("does not run the portfolio (node {node} does)"),
+                        None => "does not run the portfolio (no node does yet)".to_owned(),
+                    },
+                ));
+            }
+            idle(state)
+        })?;
         commands::send(
             &self.names,
             Kind::PortfolioMigrate,

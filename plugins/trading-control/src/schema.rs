@@ -65,7 +65,8 @@ impl Names {
         self.name(&format!("heartbeats/{component}"))
     }
 
-    /// kv `idempotency/<subject>/<key>`: the first answer to a POST, kept 24 hours.
+    /// kv `idempotency/<subject>/<sha256 of the key>`: the first answer to a POST, kept
+    /// 24 hours.
     pub fn idempotency(&self, subject: &str, key: &str) -> String {
         self.name(&format!("idempotency/{subject}/{key}"))
     }

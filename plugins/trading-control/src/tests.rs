@@ -83,19 +83,42 @@ fn an_engine_starts_once_by_command_and_stops() {
         json!({"success": true, "engine_id": "live_engine_001", "status": "starting",
                "message": "Engine start command sent"})
     );
+    // Still starting: a retry sends the command again (the first may not have gone).
     let (_, again) = call(
+        "POST",
+        "/api/engine/live/start",
+        Some(trader()),
+        Some(start.clone()),
+    );
+    assert_eq!(again["message"], "Engine start command sent");
+    let sent = commands();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(field(&sent[0], "command"), "engine.start");
+    assert_eq!(field(&sent[0], "issued_by"), "alice");
+    let config: Value = archway_sdk::serde_json::from_str(field(&sent[0], "config")).expect("json");
+    assert_eq!(config["broker_type"], "simulation");
+
+    // Running: a start answers so and sends nothing.
+    let key = "shared/trading/engines/live_engine_001";
+    let mut engine: Value =
+        archway_sdk::serde_json::from_slice(&kv::get(key).expect("get").expect("engine"))
+            .expect("json");
+    engine["status"] = json!("running");
+    kv::set(key, engine.to_string().as_bytes(), None).expect("set");
+    let (_, running) = call(
         "POST",
         "/api/engine/live/start",
         Some(trader()),
         Some(start),
     );
-    assert_eq!(again["message"], "Engine already started");
-    let sent = commands();
-    assert_eq!(sent.len(), 1, "a repeated start sends nothing");
-    assert_eq!(field(&sent[0], "command"), "engine.start");
-    assert_eq!(field(&sent[0], "issued_by"), "alice");
-    let config: Value = archway_sdk::serde_json::from_str(field(&sent[0], "config")).expect("json");
-    assert_eq!(config["broker_type"], "simulation");
+    assert_eq!(running["message"], "Engine already started");
+    assert_eq!(
+        commands().len(),
+        2,
+        "a start of a running engine sends nothing"
+    );
+    engine["status"] = json!("starting");
+    kv::set(key, engine.to_string().as_bytes(), None).expect("set");
 
     let (_, status) = call(
         "GET",
@@ -110,7 +133,7 @@ fn an_engine_starts_once_by_command_and_stops() {
     let stop = json!({"engine_id": "live_engine_001"});
     let (_, body) = call("POST", "/api/engine/live/stop", Some(trader()), Some(stop));
     assert_eq!(body["status"], "stopping");
-    assert_eq!(field(&commands()[1], "command"), "engine.stop");
+    assert_eq!(field(&commands()[2], "command"), "engine.stop");
 
     let unknown = call(
         "POST",

@@ -120,9 +120,9 @@ fn query_object(pairs: &[(String, String)], schema: &Value) -> Value {
     let mut object = Map::new();
     for (name, text) in pairs {
         let property = &schema["properties"][name];
-        let kind = property["type"].as_str().unwrap_or("string");
+        let kind = type_of(property);
         if kind == "array" {
-            let item = typed(text, property["items"]["type"].as_str().unwrap_or("string"));
+            let item = typed(text, type_of(&property["items"]));
             let entry = object
                 .entry(name.clone())
                 .or_insert_with(|| Value::Array(Vec::new()));
@@ -134,6 +134,20 @@ fn query_object(pairs: &[(String, String)], schema: &Value) -> Value {
         }
     }
     Value::Object(object)
+}
+
+/// A schema's `type`: the text, or the first that is not `null` of a list (`["integer",
+/// "null"]`); `string` when it names none.
+fn type_of(schema: &Value) -> &str {
+    match &schema["type"] {
+        Value::String(kind) => kind,
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|kind| *kind != "null")
+            .unwrap_or("string"),
+        _ => "string",
+    }
 }
 
 /// `text` as the JSON type `kind` when it parses as one; else the text.
@@ -160,7 +174,7 @@ mod tests {
         Validate::from_json(
             &json!({
                 "query": {"type": "object", "required": ["limit"], "properties": {
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
                     "tag": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
                 }},
                 "body": {"type": "object", "required": ["name", "initial_cash"], "properties": {
@@ -197,7 +211,7 @@ mod tests {
         );
         let refused = check("limit=ten", body).expect_err("not an integer");
         assert!(
-            refused.starts_with("query.limit: \"ten\" is not of type \"integer\""),
+            refused.starts_with("query.limit: \"ten\" is not of type"),
             "{refused}"
         );
         assert!(
