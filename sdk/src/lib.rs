@@ -65,7 +65,7 @@ pub use bearer::bearer_token;
 pub use bindings::log::Level;
 pub use bindings::types::{Deny, Principal, Quota, RequestEdit, Response, ResponseEdit, RouteInfo};
 pub use host::log;
-pub use query::{path_decode, percent_decode, query_pairs};
+pub use query::{path_decode, percent_decode, percent_encode, query_pairs};
 pub use request::{FakeRequest, Request};
 pub use response::ResponseView;
 pub use serde_json;

@@ -21,6 +21,25 @@ pub fn path_decode(text: &str) -> String {
     decode(text, false)
 }
 
+/// Escapes every byte but RFC 3986's unreserved characters, for a path segment or a
+/// query value.
+///
+/// ```
+/// assert_eq!(archway_sdk::percent_encode("a b&c/é"), "a%20b%26c%2F%C3%A9");
+/// ```
+pub fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(char::from(byte));
+            }
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
 /// Decodes `%XX` escapes, and `+` as a space when `plus_is_space`.
 fn decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();

@@ -27,6 +27,7 @@ mod ticks;
 mod tls;
 mod trace;
 mod trading;
+mod transform;
 mod upstream;
 mod validate;
 mod versions;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use archway_sdk::percent_encode;
 use archway_sdk::serde_json::Value;
 
 /// One placeholder.
@@ -159,18 +160,6 @@ fn text_of(value: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-/// Escapes everything but unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
