@@ -72,3 +72,60 @@ async fn requests_and_responses_are_rewritten_as_configured() {
     assert!(echo["headers"].get("x-user").is_none(), "{echo}");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_wrapped_in_the_api_conventions_envelope() {
+    let echo = upstream().await;
+    let down = archway_tests::servers::slow_status_upstream(std::time::Duration::ZERO, 503).await;
+    let config = format!(
+        r#"
+        [log]
+        access_log = false
+        [[services]]
+        name = "echo"
+        url = "http://{echo}"
+        [[services]]
+        name = "down"
+        url = "http://{down}"
+        [[plugins]]
+        name = "conventions"
+        builtin = "transform"
+        capabilities = ["log"]
+        read_response_body = true
+        [plugins.config.response]
+        body = [{{ op = "remove", path = "/headers" }}]
+        [plugins.config.response.envelope]
+        style = "conventions"
+        numbers = {{ body_bytes = {{ display = 2 }} }}
+        enums = ["service"]
+        [[routes]]
+        id = "echo"
+        service_name = "echo"
+        path_pattern = "/echo/*"
+        target_url = "/*"
+        requires_auth = false
+        transform = ["conventions"]
+        [[routes]]
+        id = "down"
+        service_name = "down"
+        path_pattern = "/down/*"
+        requires_auth = false
+        retry_count = 0
+        transform = ["conventions"]
+        "#
+    );
+    let gateway = try_gateway(&config, echo).await.expect("gateway starts");
+    let reply = send(gateway.addr(), "POST", "/echo/orders", &[], "12345").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        r#"{"code":0,"data":{"body_bytes":"5.00","method":"POST","path":"/orders","query":null,"service":"UPSTREAM"},"msg":"ok"}"#
+    );
+    let reply = send(gateway.addr(), "GET", "/down/x", &[], "").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        r#"{"code":5001,"data":null,"msg":"upstream answered 503"}"#
+    );
+    gateway.stop().await;
+}

@@ -1,10 +1,12 @@
 //! First-party `transform` plugin: rewrites requests on the way in and responses on the
 //! way out, from config: headers set, removed and renamed; the path's prefix swapped;
 //! query parameters set, removed and renamed; the status mapped; and JSON body fields
-//! moved, copied, removed, set or defaulted by JSON pointer. It does all that
-//! `header-transform` does, and more.
+//! moved, copied, removed, set or defaulted by JSON pointer; and a JSON response wrapped
+//! in the API conventions' or the admin contract's envelope, or unwrapped. It does all
+//! that `header-transform` does, and more.
 
 mod body;
+mod envelope;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ use archway_sdk::{
 use serde::Deserialize;
 
 use body::Edit;
+use envelope::Envelope;
 
 /// The `[plugins.config]`.
 #[derive(Deserialize, Debug, Default)]
@@ -81,6 +84,10 @@ pub struct ResponseConfig {
     /// Edits of the JSON body (needs `read_response_body = true`).
     #[serde(default)]
     pub body: Vec<Edit>,
+    /// The JSON body wrapped in an envelope, or unwrapped, after the edits (needs
+    /// `read_response_body = true`).
+    #[serde(default)]
+    pub envelope: Option<Envelope>,
 }
 
 /// Header changes: set, remove, rename (lower-case names).
@@ -130,6 +137,7 @@ pub struct Rewrite {
     request: RequestConfig,
     status: Vec<(u16, u16)>,
     response_body: Vec<Edit>,
+    envelope: Option<Envelope>,
 }
 
 impl Plugin for Rewrite {
@@ -139,6 +147,9 @@ impl Plugin for Rewrite {
         let Config { request, response } = config;
         for edit in request.body.iter().chain(&response.body) {
             edit.check().map_err(|e| format!("config: {e}"))?;
+        }
+        if let Some(envelope) = &response.envelope {
+            envelope.check()?;
         }
         for prefix in [&request.strip_prefix, &request.add_prefix]
             .into_iter()
@@ -176,6 +187,7 @@ impl Plugin for Rewrite {
             request,
             status,
             response_body: response.body,
+            envelope: response.envelope,
         })
     }
 }
@@ -208,7 +220,7 @@ impl Transform for Rewrite {
             true => None,
             false => {
                 let bytes = request.body().ok_or_else(|| misconfigured("read_body"))?;
-                Some(edited(&bytes, &self.request.body))
+                Some(edited(&bytes, &self.request.body, |value| value))
             }
         };
         Ok(RequestEdit {
@@ -232,13 +244,17 @@ impl Transform for Rewrite {
             .iter()
             .find(|(from, _)| *from == current)
             .map(|(_, to)| *to);
-        let body = match self.response_body.is_empty() {
+        let body = match self.response_body.is_empty() && self.envelope.is_none() {
             true => None,
             false => {
                 let bytes = response
                     .body()
                     .ok_or_else(|| misconfigured("read_response_body"))?;
-                edited(&bytes, &self.response_body)
+                let envelope = self.envelope.as_ref();
+                edited(&bytes, &self.response_body, |value| match envelope {
+                    Some(envelope) => envelope.convert(current, value),
+                    None => value,
+                })
             }
         };
         Ok(ResponseEdit {
@@ -274,19 +290,21 @@ impl Rewrite {
     }
 }
 
-/// The body with `edits` applied, when it is JSON; `None` (unchanged) when it is not.
-fn edited(bytes: &[u8], edits: &[Edit]) -> Option<Vec<u8>> {
+/// The body with `edits` applied, then `finish`, when it is JSON; `None` (unchanged)
+/// when it is not.
+fn edited(bytes: &[u8], edits: &[Edit], finish: impl FnOnce(Value) -> Value) -> Option<Vec<u8>> {
     let mut value: Value = archway_sdk::serde_json::from_slice(bytes).ok()?;
     for edit in edits {
         edit.apply(&mut value);
     }
+    let value = finish(value);
     Some(archway_sdk::serde_json::to_vec(&value).expect("a JSON value serialises"))
 }
 
 fn misconfigured(setting: &str) -> Deny {
     archway_sdk::log(
         archway_sdk::Level::Error,
-        &format!("transform: body edits need {setting} = true in the plugin's entry"),
+        &format!("transform: body edits and envelopes need {setting} = true in the plugin's entry"),
     );
     Deny::new(500, "the transform is misconfigured")
 }
