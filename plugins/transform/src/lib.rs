@@ -144,7 +144,10 @@ impl Plugin for Rewrite {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
-        let Config { request, response } = config;
+        let Config {
+            mut request,
+            response,
+        } = config;
         for edit in request.body.iter().chain(&response.body) {
             edit.check().map_err(|e| format!("config: {e}"))?;
         }
@@ -174,10 +177,11 @@ impl Plugin for Rewrite {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
+            // Taken out: the rest of `request` (path, query, body) is kept for the calls.
             request_headers: Headers::new(
-                request.set_headers.clone(),
-                request.remove_headers.clone(),
-                request.rename_headers.clone(),
+                std::mem::take(&mut request.set_headers),
+                std::mem::take(&mut request.remove_headers),
+                std::mem::take(&mut request.rename_headers),
             ),
             response_headers: Headers::new(
                 response.set_headers,
