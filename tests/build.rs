@@ -9,6 +9,7 @@ fn main() {
         "examples/plugins/visits",
         "examples/plugins/dashboard",
         "examples/plugins/trading-sim",
+        "examples/plugins/order-policy",
         "tests/fixtures/misbehave",
         "tests/fixtures/uses-kv",
         "tests/fixtures/shared-data",

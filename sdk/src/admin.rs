@@ -53,6 +53,17 @@ pub enum Call {
         /// Its component's bytes.
         component: Vec<u8>,
     },
+    /// [`upload_tenant_plugin`].
+    UploadTenantPlugin {
+        /// The tenant.
+        tenant: String,
+        /// The plugin's name within the tenant.
+        plugin: String,
+        /// `read_body` and `config`, as a JSON object.
+        options: String,
+        /// Its component's bytes.
+        component: Vec<u8>,
+    },
 }
 
 /// One item of a collection (`routes`, `services`, `permissions`) as JSON.
@@ -98,6 +109,23 @@ pub fn upload(plugin: &str, component: &[u8]) -> Result<String, AdminError> {
     })
 }
 
+/// Uploads policy plugin `plugin` of `tenant`; `options` is a JSON object with
+/// `read_body` and `config`. The plugin's item (collection `tenant-plugins`); a component
+/// that would not serve is refused as `invalid` (field `component`).
+pub fn upload_tenant_plugin(
+    tenant: &str,
+    plugin: &str,
+    options: &str,
+    component: &[u8],
+) -> Result<String, AdminError> {
+    imp::call(Call::UploadTenantPlugin {
+        tenant: tenant.to_owned(),
+        plugin: plugin.to_owned(),
+        options: options.to_owned(),
+        component: component.to_owned(),
+    })
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::{AdminError, Call};
@@ -114,6 +142,12 @@ mod imp {
             } => admin::put(&collection, id.as_deref(), &body),
             Call::Delete { collection, id } => admin::delete(&collection, &id),
             Call::Upload { plugin, component } => admin::upload(&plugin, &component),
+            Call::UploadTenantPlugin {
+                tenant,
+                plugin,
+                options,
+                component,
+            } => admin::upload_tenant_plugin(&tenant, &plugin, &options, &component),
         }
     }
 }

@@ -23,6 +23,7 @@ mod reload;
 mod resilience;
 mod shared;
 mod store;
+mod tenants;
 mod ticks;
 mod tls;
 mod trace;

@@ -576,7 +576,8 @@ pub struct Upload {
 pub struct Plugin {
     /// Its name.
     pub name: String,
-    /// `{"builtin": name}` or `{"path": file}`.
+    /// `{"builtin": name}`, `{"path": file}`, or `{"store": name}` for a tenant's uploaded
+    /// plugin.
     pub source: Value,
     /// The roles its component exports.
     pub roles: Vec<String>,
@@ -605,6 +606,42 @@ pub struct PluginPage {
     pub total: u64,
     /// This page's plugins.
     pub plugins: Vec<Plugin>,
+}
+
+/// A tenant's policy plugin serving now (id `<tenant>/<name>`).
+#[derive(ToSchema)]
+pub struct TenantPlugin {
+    /// `<tenant>/<name>`.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// Its name within the tenant.
+    pub name: String,
+    /// `{"path": file}` from the config file, or `{"store": id}` when uploaded.
+    pub source: Value,
+    /// The roles its component exports (`authorize`).
+    pub roles: Vec<String>,
+    /// The host imports it is granted: `log`, `kv`, `metrics`.
+    pub capabilities: Vec<String>,
+    /// Whether it reads the request body.
+    pub read_body: bool,
+    /// `sha256:<hex>` of the component serving.
+    pub digest: String,
+    /// When that version loaded.
+    pub loaded_at: Option<String>,
+    /// Why the last new version was refused.
+    pub last_error: Option<String>,
+    /// The uploaded version serving; none for the config file's plugins.
+    pub upload: Option<Upload>,
+}
+
+/// A page of a tenant's plugins, in the order they run.
+#[derive(ToSchema)]
+pub struct TenantPluginPage {
+    /// How many there are.
+    pub total: u64,
+    /// This page's plugins.
+    pub plugins: Vec<TenantPlugin>,
 }
 
 /// What a reload applied.

@@ -29,6 +29,7 @@ mod limits;
 mod managed;
 mod model;
 mod resilience;
+mod tenancy;
 mod tls;
 mod validate;
 
@@ -51,6 +52,10 @@ pub use model::{
     RouteDefaults, ServerConfig, ServiceConfig, StoreSettings, TracingConfig,
 };
 pub use resilience::{BreakerConfig, HealthConfig, RetryBudgetConfig};
+pub use tenancy::{
+    MAX_TENANT_NAME_BYTES, TENANT_CAPABILITIES, TenancyConfig, TenantBudget, TenantConfig,
+    TenantPluginConfig, is_tenant_name, tenant_plugin_settings,
+};
 pub use tls::{CertificateConfig, TlsConfig};
 
 use std::path::Path;
@@ -120,6 +125,34 @@ impl Config {
                 *path = base.join(&*path);
             }
         }
+        for plugin in self.tenants.iter_mut().flat_map(|t| &mut t.plugins) {
+            if plugin.path.is_relative() {
+                plugin.path = base.join(&plugin.path);
+            }
+        }
+    }
+
+    /// The budgets of tenant `id`: its `[[tenants]]` entry's, else `[tenancy]`'s.
+    pub fn tenant_budget(&self, id: &str) -> TenantBudget {
+        self.tenancy
+            .budget(self.tenants.iter().find(|tenant| tenant.id == id))
+    }
+
+    /// The settings of every tenant policy plugin the file declares, in order.
+    pub fn tenant_plugins(&self) -> impl Iterator<Item = PluginConfig> + '_ {
+        self.tenants.iter().flat_map(move |tenant| {
+            let budget = self.tenant_budget(&tenant.id);
+            tenant.plugins.iter().map(move |plugin| {
+                tenant_plugin_settings(
+                    &tenant.id,
+                    &plugin.name,
+                    PluginSource::Path(plugin.path.clone()),
+                    budget,
+                    plugin.read_body,
+                    plugin.config.clone(),
+                )
+            })
+        })
     }
 
     /// The plugin entry with this name.

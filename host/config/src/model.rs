@@ -66,6 +66,12 @@ pub struct Config {
     /// What routes use when they name nothing of their own.
     #[serde(default)]
     pub defaults: RouteDefaults,
+    /// How requests find their tenant, and every tenant's default budgets.
+    #[serde(default)]
+    pub tenancy: crate::TenancyConfig,
+    /// Tenants with budgets or policy plugins of their own.
+    #[serde(default)]
+    pub tenants: Vec<crate::TenantConfig>,
 }
 
 /// Gateway-wide plugin lists for routes that name none, so routes created through the
@@ -426,6 +432,10 @@ pub struct PluginConfig {
     /// Passed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// The tenant whose policy plugin this is (set by the gateway, never in the file):
+    /// its `kv` space is the tenant's, and it runs on that tenant's requests only.
+    #[serde(skip)]
+    pub tenant: Option<String>,
 }
 
 fn default_max_idle() -> usize {
@@ -455,6 +465,10 @@ pub enum PluginSource {
     Builtin(String),
     /// A component file; relative paths start at the config file's directory.
     Path(PathBuf),
+    /// A tenant's plugin uploaded through the admin API and kept in the store (never in
+    /// the file).
+    #[serde(skip_deserializing)]
+    Uploaded,
 }
 
 /// A host import a plugin can be granted.

@@ -32,6 +32,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         &mut problems,
     );
     for plugin in &config.plugins {
+        if plugin.name.contains('/') {
+            problems.push(format!(
+                "plugin {}: a plugin name has no / (tenants' plugins are named <tenant>/<name>)",
+                plugin.name
+            ));
+        }
         check_plugin(plugin, &mut problems);
         check_key_set_grant(config, plugin, &mut problems);
     }
@@ -40,6 +46,10 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     for service in &config.services {
         check_service(service, &mut problems);
+    }
+    problems.extend(crate::tenancy::problems(config));
+    for plugin in config.tenant_plugins() {
+        check_plugin(&plugin, &mut problems);
     }
     if let Some(tls) = &config.server.tls {
         let at = "server.tls";
@@ -69,12 +79,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     let identity = config.identity.headers();
-    let lower_token = |name: &str| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
+    let lower_token = is_lower_token;
     for name in &config.identity.extra_credential_headers {
         if !lower_token(name) {
             problems.push(format!(
@@ -236,6 +241,15 @@ fn check_server(server: &ServerConfig, problems: &mut Vec<String>) {
     within("http2_max_concurrent_streams", streams, 1..=10_000);
 }
 
+/// Whether `name` is a header name as the config writes them: lower-case letters,
+/// digits and `-`.
+pub(crate) fn is_lower_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str, problems: &mut Vec<String>) {
     let mut seen = HashSet::new();
     for name in names {
@@ -250,7 +264,7 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str, problems: &mut V
 /// The most a plugin may take in from one upstream response (64 MiB).
 const MAX_UPSTREAM_RESPONSE_BYTES: u64 = 64 << 20;
 
-fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
+pub(crate) fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
     let name = &plugin.name;
     if plugin.timeout_ms == 0 || plugin.timeout_ms > 60_000 {
         problems.push(format!("plugin {name}: timeout_ms must be 1..=60000"));

@@ -15,26 +15,50 @@ use archway_runtime::{ComponentBytes, LoadError, Plugin, Runtime};
 use crate::builtin;
 use crate::uploads::Uploads;
 
-/// Every plugin in the config, loaded and started once; with `uploads`, a plugin that
-/// takes uploads starts on its uploaded version, or on its source when that fails.
+/// Every plugin in the config and every tenant plugin uploaded to `uploads`, loaded and
+/// started once; a plugin that takes uploads starts on its uploaded version, or on its
+/// source when that fails. A tenant's plugin that fails stops the start: its tenant's
+/// requests must never run without their policy.
 pub(crate) async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     uploads: Option<&Uploads>,
 ) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins::new();
-    for settings in &config.plugins {
+    for settings in plugin_settings(config, uploads).await? {
         let uploaded = match uploads.filter(|_| settings.uploads) {
-            Some(uploads) => load_uploaded(runtime, settings, uploads).await,
+            Some(uploads) => load_uploaded(runtime, &settings, uploads).await,
             None => None,
         };
         let plugin = match uploaded {
             Some(plugin) => plugin,
-            None => Plugin::load(runtime, settings, &read_component(settings, None).await?).await?,
+            None => {
+                let store = uploads.filter(|_| settings.source == PluginSource::Uploaded);
+                let component = read_component(&settings, store).await?;
+                Plugin::load(runtime, &settings, &component).await?
+            }
         };
         plugins.insert(settings.name.clone(), Arc::new(plugin));
     }
     Ok(plugins)
+}
+
+/// The settings of every plugin to serve: the file's plugins and tenant plugins, then the
+/// tenants' uploaded plugins in `uploads`.
+pub(crate) async fn plugin_settings(
+    config: &Config,
+    uploads: Option<&Uploads>,
+) -> anyhow::Result<Vec<PluginConfig>> {
+    let mut settings: Vec<PluginConfig> = config.plugins.clone();
+    settings.extend(config.tenant_plugins());
+    if let Some(uploads) = uploads {
+        let uploaded = uploads
+            .tenant_plugins()
+            .await
+            .context("cannot read the tenants' uploaded plugins")?;
+        settings.extend(uploaded.iter().map(|record| record.settings(config)));
+    }
+    Ok(settings)
 }
 
 /// The uploaded version of a plugin, loaded; none when there is none or it fails (logged).
@@ -69,6 +93,18 @@ pub(crate) async fn read_component(
     settings: &PluginConfig,
     uploads: Option<&Uploads>,
 ) -> anyhow::Result<ComponentBytes> {
+    if let (PluginSource::Uploaded, Some(tenant), Some(uploads)) =
+        (&settings.source, &settings.tenant, uploads)
+    {
+        let name = settings
+            .name
+            .strip_prefix(&format!("{tenant}/"))
+            .unwrap_or(&settings.name);
+        return uploads
+            .tenant_component(tenant, name)
+            .await?
+            .ok_or_else(|| anyhow!("plugin {}: its upload is gone", settings.name));
+    }
     if let Some(uploads) = uploads.filter(|_| settings.uploads)
         && let Some(component) = uploads.component(&settings.name).await?
     {
@@ -92,6 +128,10 @@ fn component_bytes(config: &PluginConfig) -> anyhow::Result<Cow<'static, [u8]>> 
             })
         }
         PluginSource::Path(path) => Ok(Cow::Owned(read_plugin_file(&config.name, path)?)),
+        PluginSource::Uploaded => Err(anyhow!(
+            "plugin {}: an uploaded plugin is read from the store",
+            config.name
+        )),
     }
 }
 

@@ -12,6 +12,7 @@ mod state;
 mod status;
 mod sync;
 pub mod telemetry;
+mod tenant_plugins;
 mod ticks;
 pub mod tokens;
 mod uploads;

@@ -227,14 +227,20 @@ impl Reloader {
             .iter()
             .flat_map(|tls| tls.files().map(Path::to_owned))
             .collect::<Vec<_>>();
-        let plugin_paths = serving
-            .config()
+        let config = serving.config();
+        let plugin_paths = config
             .plugins
             .iter()
             .filter_map(|p| match &p.source {
                 PluginSource::Path(path) => Some(path.clone()),
-                PluginSource::Builtin(_) => None,
-            });
+                PluginSource::Builtin(_) | PluginSource::Uploaded => None,
+            })
+            .chain(
+                config
+                    .tenants
+                    .iter()
+                    .flat_map(|t| t.plugins.iter().map(|p| p.path.clone())),
+            );
         config_path
             .into_iter()
             .chain(plugin_paths)
@@ -382,7 +388,13 @@ impl Reloader {
         };
         let staged = self.stage(&config).await?;
         let any_fresh = staged.values().any(|s| matches!(s, Staged::Fresh { .. }));
-        if !config_changed && !any_fresh {
+        let any_gone = self
+            .routing
+            .current()
+            .plugins()
+            .keys()
+            .any(|name| !staged.contains_key(name));
+        if !config_changed && !any_fresh && !any_gone {
             self.forget_unused();
             return Ok(());
         }
@@ -411,7 +423,7 @@ impl Reloader {
             plugins.insert(name, serving);
         }
         optional.sort_by(|a, b| a.name().cmp(b.name()));
-        let names: HashSet<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+        let names: HashSet<String> = plugins.keys().cloned().collect();
         let new_key_sets = loaded.as_ref().map(|l| l.sets.clone());
         let accepted = self
             .routing
@@ -477,16 +489,14 @@ impl Reloader {
     async fn stage(&self, config: &Config) -> anyhow::Result<HashMap<String, Staged>> {
         let serving = self.routing.current();
         let mut staged = HashMap::new();
-        for settings in &config.plugins {
+        for settings in compose::plugin_settings(config, Some(&self.uploads)).await? {
             let previous = serving
                 .plugins()
                 .get(&settings.name)
-                .filter(|plugin| plugin.settings() == settings)
+                .filter(|plugin| *plugin.settings() == settings)
                 .cloned();
-            staged.insert(
-                settings.name.clone(),
-                self.stage_one(settings, previous).await?,
-            );
+            let one = self.stage_one(&settings, previous).await?;
+            staged.insert(settings.name, one);
         }
         Ok(staged)
     }

@@ -33,6 +33,8 @@ pub enum Kind {
     Role,
     /// Plugin records.
     Plugin,
+    /// Tenants' uploaded policy plugins, under `<tenant>:<plugin>`.
+    TenantPlugin,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             Self::Permission => "permissions",
             Self::Role => "roles",
             Self::Plugin => "plugins",
+            Self::TenantPlugin => "tenant-plugins",
         }
     }
 

@@ -2,6 +2,8 @@
 //! value, so it is kept in chunks under its digest, and a plugin record names the digest
 //! serving now: every node loads the same bytes, and a node that restarts serves them
 //! again. The record is written last, so a reader never sees a version half stored.
+//! Tenants' plugins (see `tenant_plugins`) keep their chunks the same way, under
+//! `<tenant>/<plugin>`.
 
 use archway_runtime::ComponentBytes;
 use archway_store::MAX_VALUE_BYTES;
@@ -58,19 +60,10 @@ impl Uploads {
         &self,
         plugin: &str,
     ) -> Result<Option<ComponentBytes>, StateError> {
-        let Some(record) = self.record(plugin).await? else {
-            return Ok(None);
-        };
-        let mut bytes = Vec::with_capacity(record.size);
-        for key in record.chunk_keys(plugin) {
-            let chunk = self.state.store().get(&key).await?;
-            bytes.extend(chunk.ok_or_else(|| corrupt(&key, "a chunk is missing"))?);
+        match self.record(plugin).await? {
+            Some(record) => Ok(Some(self.read_chunks(plugin, &record).await?)),
+            None => Ok(None),
         }
-        let component = ComponentBytes::new(bytes);
-        if hex(&component.hash()) != record.digest {
-            return Err(corrupt(plugin, "the chunks do not match the digest"));
-        }
-        Ok(Some(component))
     }
 
     /// Stores `component` as the version of `plugin` that serves, announces it to every
@@ -81,16 +74,7 @@ impl Uploads {
         component: &ComponentBytes,
         uploaded_by: Option<String>,
     ) -> Result<UploadRecord, StateError> {
-        let record = UploadRecord {
-            digest: hex(&component.hash()),
-            size: component.bytes().len(),
-            uploaded_at: archway_proxy::timestamp::now(),
-            uploaded_by,
-        };
-        let chunks = component.bytes().chunks(MAX_VALUE_BYTES);
-        for (key, chunk) in record.chunk_keys(plugin).zip(chunks) {
-            self.state.store().set(&key, chunk, None).await?;
-        }
+        let record = self.write_chunks(plugin, component, uploaded_by).await?;
         let previous = self.record(plugin).await?;
         self.state.put(Kind::Plugin, plugin, &record).await?;
         if let Some(previous) = previous.filter(|p| p.digest != record.digest) {
@@ -110,14 +94,58 @@ impl Uploads {
         Ok(Some(record))
     }
 
+    /// The component upload `name` stored under `record`, checked against its digest.
+    pub(crate) async fn read_chunks(
+        &self,
+        name: &str,
+        record: &UploadRecord,
+    ) -> Result<ComponentBytes, StateError> {
+        let mut bytes = Vec::with_capacity(record.size);
+        for key in record.chunk_keys(name) {
+            let chunk = self.state.store().get(&key).await?;
+            bytes.extend(chunk.ok_or_else(|| corrupt(&key, "a chunk is missing"))?);
+        }
+        let component = ComponentBytes::new(bytes);
+        if hex(&component.hash()) != record.digest {
+            return Err(corrupt(name, "the chunks do not match the digest"));
+        }
+        Ok(component)
+    }
+
+    /// Stores the chunks of `component` for upload `name`; the record that names them,
+    /// which the caller writes last.
+    pub(crate) async fn write_chunks(
+        &self,
+        name: &str,
+        component: &ComponentBytes,
+        uploaded_by: Option<String>,
+    ) -> Result<UploadRecord, StateError> {
+        let record = UploadRecord {
+            digest: hex(&component.hash()),
+            size: component.bytes().len(),
+            uploaded_at: archway_proxy::timestamp::now(),
+            uploaded_by,
+        };
+        let chunks = component.bytes().chunks(MAX_VALUE_BYTES);
+        for (key, chunk) in record.chunk_keys(name).zip(chunks) {
+            self.state.store().set(&key, chunk, None).await?;
+        }
+        Ok(record)
+    }
+
     /// Deletes the chunks of a version no record names any more; a failure leaves
     /// unreachable bytes behind, which is logged, not an error.
-    async fn drop_chunks(&self, plugin: &str, record: &UploadRecord) {
-        for key in record.chunk_keys(plugin) {
+    pub(crate) async fn drop_chunks(&self, name: &str, record: &UploadRecord) {
+        for key in record.chunk_keys(name) {
             if let Err(error) = self.state.store().delete(&key).await {
                 tracing::warn!(target: "archway.admin", %error, key, "cannot delete an old upload chunk");
             }
         }
+    }
+
+    /// The gateway state the records live in.
+    pub(crate) fn state(&self) -> &GatewayState {
+        &self.state
     }
 }
 

@@ -42,6 +42,7 @@ mod service;
 mod service_calls;
 mod snapshot;
 mod status;
+mod tenants;
 mod timed_io;
 pub mod timestamp;
 mod tls;

@@ -107,6 +107,19 @@ pub(crate) async fn check_caller(
     count_all(store, route, budgets.into_iter().flatten(), counted).await
 }
 
+/// Counts the request against its tenant's budget over every route, `rpm` requests per
+/// minute (0: unlimited).
+pub(crate) async fn check_tenant(
+    store: Option<&Store>,
+    route: &Route,
+    tenant: &str,
+    rpm: u32,
+    counted: &mut Option<Counted>,
+) -> ControlFlow<Response<ProxyBody>> {
+    let budget = per_minute(route, rpm, || format!("tenant-wide/{}", segment(tenant)));
+    count_all(store, route, budget, counted).await
+}
+
 /// Counts the request against each quota of the principal that `issuer` (the
 /// authenticating plugin) established, under keys of that plugin, so two plugins that
 /// pick the same quota key do not share a budget. Quotas count with GCRA whatever the

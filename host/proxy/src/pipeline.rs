@@ -47,12 +47,13 @@ use crate::client_ip::{self, Peer};
 use crate::compress;
 use crate::error::{GatewayError, envelope};
 use crate::forward::{ForwardError, Outgoing, Plan, forward};
-use crate::limit::{self, Caller};
+use crate::limit;
 use crate::path;
 use crate::retry;
 use crate::route::{Dispatch, Route};
 use crate::router::Miss;
 use crate::snapshot::{RoleGrants, Snapshot};
+use crate::tenants::Policies;
 use crate::tunnel::Upgrade;
 use crate::upstream;
 
@@ -210,6 +211,16 @@ async fn answer(
         }
     };
     let route = matched.route;
+    let claimed = match snapshot.tenants().claimed(&parts) {
+        Ok(claimed) => claimed,
+        Err(why) => {
+            return (
+                route.error(GatewayError::BadRequest, &why),
+                Some(route),
+                Seen::default(),
+            );
+        }
+    };
     let mut counted = None;
     let method = parts.method.clone();
     let accept = accepted_encodings(&route, &parts.headers);
@@ -241,9 +252,19 @@ async fn answer(
         // the gateway; applied before any plugin runs, they cannot strip a header the
         // gateway or a plugin sets later.
         strip_hop_by_hop(&mut head.headers);
-        let roles = snapshot.roles();
         let edge = Edge { limits, cache };
-        let handled = through_plugins(&route, roles, edge, &mut head, body, &mut counted, upgrade);
+        let handled = through_plugins(
+            &route,
+            snapshot,
+            edge,
+            Caller {
+                head: &mut head,
+                claimed,
+            },
+            body,
+            &mut counted,
+            upgrade,
+        );
         let response = match tokio::time::timeout_at(deadline, handled).await {
             Ok(Continue(response) | Break(response)) => response,
             Err(_) => route.error(GatewayError::Timeout, "the route's timeout passed"),
@@ -308,25 +329,32 @@ struct Edge<'a> {
     cache: &'a ResponseCache,
 }
 
+/// The request on its way through the plugins, and the tenant it claims should it have
+/// no principal.
+struct Caller<'h> {
+    head: &'h mut RequestHead,
+    claimed: Option<String>,
+}
+
 /// The phases after routing; `counted` is the tightest budget counted so far, which the
 /// response reports.
 async fn through_plugins(
     route: &Route,
-    roles: &RoleGrants,
+    snapshot: &Snapshot,
     Edge { limits, cache }: Edge<'_>,
-    head: &mut RequestHead,
+    Caller { head, claimed }: Caller<'_>,
     body: ClientBody,
     counted: &mut Option<limit::Counted>,
     upgrade: Option<Upgrade>,
 ) -> Flow<Response<ProxyBody>> {
-    let stream = read_body(route, head, body).await?;
-    let authenticated = authenticate(route, roles, head).await;
+    let mut stream = read_body(route, head, body).await?;
+    let authenticated = authenticate(route, snapshot.roles(), head).await;
     let caller = match (&authenticated, &head.principal) {
-        (Continue(Some(issuer)), Some(principal)) => Caller::Principal {
+        (Continue(Some(issuer)), Some(principal)) => limit::Caller::Principal {
             issuer: issuer.name(),
             principal,
         },
-        _ => Caller::Anonymous(head.client_ip),
+        _ => limit::Caller::Anonymous(head.client_ip),
     };
     // A request that ends without a principal (a denied credential included) is counted
     // by its address, so guessing credentials is limited too.
@@ -335,7 +363,18 @@ async fn through_plugins(
         limit::check_quotas(limits, route, issuer.name(), principal, counted).await?;
     }
     authenticated?;
+    if head.principal.is_none() {
+        head.tenant = claimed;
+    }
+    let tenants = snapshot.tenants();
+    if let Some(tenant) = &head.tenant {
+        let rpm = tenants.rate_limit_rpm(tenant);
+        limit::check_tenant(limits, route, tenant, rpm, counted).await?;
+    }
     authorize(route, head).await?;
+    if let Some(policies) = head.tenant.as_deref().and_then(|t| tenants.policies(t)) {
+        tenant_policies(route, policies, head, &mut stream).await?;
+    }
     forward_identity(route, head);
     let miss = cache.look_up(route, head).await?;
     let path_replaced = transform_request(route, head).await?;
@@ -353,25 +392,32 @@ async fn read_body(
     head: &mut RequestHead,
     body: ClientBody,
 ) -> Flow<Option<ClientBody>> {
-    let too_large = || {
-        route.error(
-            GatewayError::PayloadTooLarge,
-            "request body is over the route's limit",
-        )
-    };
     if declared_length(&head.headers).is_some_and(|length| length > route.max_body_bytes) {
-        return Break(too_large());
+        return Break(body_too_large(route));
     }
     if !route.buffers_body {
         return Continue(Some(body));
     }
+    buffer_body(route, head, body).await?;
+    Continue(None)
+}
+
+/// Reads the whole body into the request for the plugins, within the route's limit.
+async fn buffer_body(route: &Route, head: &mut RequestHead, body: ClientBody) -> Flow<()> {
     match read_whole(&head.headers, body, route.max_body_bytes).await {
         Ok(bytes) => {
             head.body = Some(bytes);
-            Continue(None)
+            Continue(())
         }
-        Err(_) => Break(too_large()),
+        Err(_) => Break(body_too_large(route)),
     }
+}
+
+fn body_too_large(route: &Route) -> Response<ProxyBody> {
+    route.error(
+        GatewayError::PayloadTooLarge,
+        "request body is over the route's limit",
+    )
 }
 
 /// Asks the route's authenticators in turn; the plugin that established the principal.
@@ -428,6 +474,45 @@ async fn authorize(route: &Route, head: &mut RequestHead) -> Flow<()> {
     for plugin in &route.authorize {
         let answer = Box::pin(plugin.authorize(head)).await;
         decide(route, Phase::Authorize, plugin, answer)?;
+    }
+    Continue(())
+}
+
+/// Runs the request's tenant's policy plugins once the tenant has a free call slot (the
+/// route's timeout bounds the wait), reading the body first if one of them reads it. A
+/// policy that fails denies the request whatever the route's `plugin_failure`: a
+/// tenant's policy is never skipped.
+async fn tenant_policies(
+    route: &Route,
+    policies: &Policies,
+    head: &mut RequestHead,
+    stream: &mut Option<ClientBody>,
+) -> Flow<()> {
+    if policies.reads_body
+        && let Some(body) = stream.take()
+    {
+        buffer_body(route, head, body).await?;
+    }
+    let _slot = policies
+        .calls
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    for plugin in &policies.plugins {
+        match Box::pin(plugin.authorize(head)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(denial)) => return Break(denial_response(route, denial)),
+            Err(error) => {
+                tracing::error!(
+                    target: "archway.plugin",
+                    plugin = plugin.name(), route = &*route.id, phase = ?Phase::Authorize, %error,
+                    "tenant policy plugin failed"
+                );
+                return Break(
+                    route.error(GatewayError::Internal, "the tenant's policy plugin failed"),
+                );
+            }
+        }
     }
     Continue(())
 }

@@ -14,6 +14,7 @@ use crate::connection::Settings;
 use crate::route::{Route, RouteError};
 use crate::router::Router;
 use crate::service::{ServiceError, Services};
+use crate::tenants::Tenants;
 use crate::upstreams::Upstreams;
 
 /// The loaded plugins a snapshot serves with, by name.
@@ -37,6 +38,9 @@ pub enum SnapshotError {
     /// A plugin with a tick schedule does not export `tick`.
     #[error("tick_interval_ms is set, but {0}")]
     Tick(#[source] LoadError),
+    /// A tenant's plugin does not export `authorize`.
+    #[error("a tenant's policy plugin must authorize: {0}")]
+    TenantPolicy(#[source] LoadError),
 }
 
 /// Routes with their plugins, ready to serve.
@@ -49,6 +53,7 @@ pub struct Snapshot {
     upstreams: Arc<Upstreams>,
     key_sets: Arc<KeySets>,
     roles: RoleGrants,
+    tenants: Tenants,
     router: Router,
     connections: Arc<Settings>,
 }
@@ -98,8 +103,10 @@ impl Snapshot {
             granted.sort();
             granted.dedup();
         }
+        let tenants = Tenants::build(&config, &plugins).map_err(SnapshotError::TenantPolicy)?;
         Ok(Self {
             router: Router::new(routes)?,
+            tenants,
             connections: Arc::new(Settings::new(&config.server)),
             roles,
             config,
@@ -152,6 +159,18 @@ impl Snapshot {
     /// The permissions each role grants: the file's `[roles]` and the managed roles.
     pub fn roles(&self) -> &RoleGrants {
         &self.roles
+    }
+
+    /// The tenants' budgets and policy plugins.
+    pub(crate) fn tenants(&self) -> &Tenants {
+        &self.tenants
+    }
+
+    /// Tenant `tenant`'s policy plugins, in the order they run.
+    pub fn tenant_plugins(&self, tenant: &str) -> &[Arc<Plugin>] {
+        self.tenants
+            .policies(tenant)
+            .map_or(&[], |policies| &policies.plugins)
     }
 
     /// The managed records it was built with.

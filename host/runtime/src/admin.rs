@@ -51,6 +51,17 @@ pub enum AdminCall {
         /// Its component's bytes.
         component: Vec<u8>,
     },
+    /// Uploads a tenant's policy plugin.
+    UploadTenantPlugin {
+        /// The tenant.
+        tenant: String,
+        /// The plugin's name within the tenant.
+        plugin: String,
+        /// `read_body` and `config`, as a JSON object.
+        options: String,
+        /// Its component's bytes.
+        component: Vec<u8>,
+    },
 }
 
 /// Who asks for an admin operation: the plugin, and the principal of the request it
@@ -184,6 +195,22 @@ impl admin::Host for HostState {
         component: Vec<u8>,
     ) -> Result<String, WitAdminError> {
         self.admin(AdminCall::Upload { plugin, component }).await
+    }
+
+    async fn upload_tenant_plugin(
+        &mut self,
+        tenant: String,
+        plugin: String,
+        options: String,
+        component: Vec<u8>,
+    ) -> Result<String, WitAdminError> {
+        self.admin(AdminCall::UploadTenantPlugin {
+            tenant,
+            plugin,
+            options,
+            component,
+        })
+        .await
     }
 }
 

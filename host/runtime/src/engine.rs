@@ -219,6 +219,7 @@ impl Runtime {
             jwt,
             admin,
             shared_namespaces: settings.share.iter().cloned().collect(),
+            owner: settings.tenant.as_deref().map(Arc::from),
             upstream,
             metrics,
         }

@@ -24,6 +24,8 @@ pub(crate) struct HostImports {
     pub(crate) store: Option<Store>,
     /// The shared namespaces `kv` and `streams` may reach (the plugin's `share`).
     pub(crate) shared_namespaces: Arc<[String]>,
+    /// The tenant that owns the plugin, whose space its `kv` and `streams` names are in.
+    pub(crate) owner: Option<Arc<str>>,
     /// The services behind `upstream`, when granted.
     pub(crate) upstream: Option<UpstreamGrant>,
     /// The plugin's series behind `metrics`, when granted.
@@ -43,6 +45,7 @@ pub(crate) struct HostState {
     pub(crate) response: ResponseHead,
     pub(crate) store: Option<Store>,
     pub(crate) shared_namespaces: Arc<[String]>,
+    pub(crate) owner: Option<Arc<str>>,
     pub(crate) upstream: Option<UpstreamGrant>,
     pub(crate) metrics: Option<Arc<PluginMetrics>>,
     pub(crate) jwt: Option<JwtGrant>,
@@ -103,6 +106,7 @@ impl HostState {
             plugin,
             store: imports.store,
             shared_namespaces: imports.shared_namespaces,
+            owner: imports.owner,
             upstream: imports.upstream,
             metrics: imports.metrics,
             jwt: imports.jwt,

@@ -32,14 +32,15 @@ pub fn shared_key(namespace: &str, name: &str) -> String {
 }
 
 impl HostState {
-    /// The prefix of this plugin's private keys for the request in flight: its tenant's
-    /// space, or the plugin's own space outside tenant requests (`init`, `tick`, no
-    /// tenant).
+    /// The prefix of this plugin's private keys for the request in flight: its owning
+    /// tenant's space for a tenant's plugin; else its space in the request's tenant, or
+    /// its own space outside tenant requests (`init`, `tick`, no tenant).
     fn private_space(&self) -> String {
         let plugin = escape(&self.plugin);
-        match &self.request.tenant {
-            Some(tenant) => format!("plugins/{plugin}/tenants/{}/", escape(tenant)),
-            None => format!("plugins/{plugin}/global/"),
+        match (&self.owner, &self.request.tenant) {
+            (Some(owner), _) => format!("tenants/{}/plugins/{plugin}/", escape(owner)),
+            (None, Some(tenant)) => format!("plugins/{plugin}/tenants/{}/", escape(tenant)),
+            (None, None) => format!("plugins/{plugin}/global/"),
         }
     }
 
@@ -242,6 +243,8 @@ mod tests {
             state("counter", Some("globex"), &[]).private_space(),
             state("other", Some("acme"), &[]).private_space(),
             state("counter/tenants/acme", None, &[]).private_space(),
+            owned("acme", "acme/policy", Some("acme")).private_space(),
+            owned("globex", "globex/policy", Some("globex")).private_space(),
             SHARED.to_owned(),
         ];
         for (i, a) in spaces.iter().enumerate() {
@@ -251,6 +254,21 @@ mod tests {
                     "{a} and {b} overlap"
                 );
             }
+        }
+    }
+
+    /// The state of tenant `owner`'s plugin during a request of `tenant`.
+    fn owned(owner: &str, plugin: &str, tenant: Option<&str>) -> HostState {
+        let mut state = state(plugin, tenant, &[]);
+        state.owner = Some(owner.into());
+        state
+    }
+
+    #[test]
+    fn a_tenants_plugin_keeps_its_data_in_its_tenants_space_whatever_the_request() {
+        let space = "tenants/acme/plugins/acme%2Fpolicy/";
+        for tenant in [Some("acme"), None] {
+            assert_eq!(owned("acme", "acme/policy", tenant).private_space(), space);
         }
     }
 

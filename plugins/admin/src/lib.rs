@@ -12,6 +12,7 @@ mod collection;
 mod envelope;
 mod routes;
 mod services;
+mod tenant_plugins;
 
 use archway_sdk::admin::AdminError;
 #[cfg(test)]
@@ -110,6 +111,12 @@ impl Admin {
             Endpoint::RevokeToken => tokens(&body(request)?),
             Endpoint::Reload => reload(),
             Endpoint::Upload(name) => upload(name, request),
+            Endpoint::TenantPlugins(tenant) => tenant_plugins::list(tenant, &query),
+            Endpoint::TenantPlugin(tenant, name) => tenant_plugins::get(tenant, name),
+            Endpoint::UploadTenantPlugin(tenant, name) => {
+                tenant_plugins::upload(tenant, name, request)
+            }
+            Endpoint::RemoveTenantPlugin(tenant, name) => tenant_plugins::delete(tenant, name),
             Endpoint::List(collection) => collection.list(&query),
             Endpoint::Create(collection) => collection.create(&body(request)?),
             Endpoint::Get(collection, id) => collection.get(id),
@@ -135,6 +142,10 @@ enum Endpoint<'a> {
     RevokeToken,
     Reload,
     Upload(&'a str),
+    TenantPlugins(&'a str),
+    TenantPlugin(&'a str, &'a str),
+    UploadTenantPlugin(&'a str, &'a str),
+    RemoveTenantPlugin(&'a str, &'a str),
     List(&'static Collection),
     Create(&'static Collection),
     Get(&'static Collection, &'a str),
@@ -158,6 +169,15 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["tokens", "revoke"], "POST") => Endpoint::RevokeToken,
         (["plugins", "reload"], "POST") => Endpoint::Reload,
         (["plugins", name], "PUT") => Endpoint::Upload(name),
+        (["tenants", tenant, "plugins"], "GET") => Endpoint::TenantPlugins(tenant),
+        (["tenants", tenant, "plugins", name], "GET") => Endpoint::TenantPlugin(tenant, name),
+        (["tenants", tenant, "plugins", name], "PUT") => Endpoint::UploadTenantPlugin(tenant, name),
+        (["tenants", tenant, "plugins", name], "DELETE") => {
+            Endpoint::RemoveTenantPlugin(tenant, name)
+        }
+        (["tenants", _, "plugins"] | ["tenants", _, "plugins", _], _) => {
+            return Err(Failure::method_not_allowed());
+        }
         ([name, rest @ ..], method) if rest.len() <= 1 && collection::named(name).is_some() => {
             let collection = collection::named(name).expect("just found");
             let [create, update, delete] = collection.writes;

@@ -12,6 +12,7 @@ mod permissions;
 mod plugins;
 mod roles;
 mod routes;
+mod tenant_plugins;
 mod tenants;
 mod tokens;
 
@@ -100,6 +101,20 @@ impl AdminApi {
                 self.audited(&caller, "delete", &collection, before, change)
                     .await
             }
+            AdminCall::UploadTenantPlugin {
+                tenant,
+                plugin,
+                options,
+                component,
+            } => {
+                let id = format!("{tenant}/{plugin}");
+                let before = tenant_plugins::get(&self, &id).await.ok();
+                let by = caller.subject.clone();
+                let change =
+                    tenant_plugins::upload(&self, &tenant, &plugin, &options, component, by);
+                self.audited(&caller, "upload", "tenant-plugins", before, change)
+                    .await
+            }
             AdminCall::Upload { plugin, component } => {
                 let before = plugins::get(&self, &plugin).await.ok();
                 let change = plugins::upload(&self, &plugin, component, caller.subject.clone());
@@ -139,6 +154,7 @@ impl AdminApi {
             "plugins" => plugins::get(self, id).await,
             "api-keys" => api_keys::get(self, id).await,
             "tenants" => tenants::get(self, id).await,
+            "tenant-plugins" => tenant_plugins::get(self, id).await,
             other => Err(unknown(other)),
         }
     }
@@ -153,6 +169,7 @@ impl AdminApi {
             "api-keys" => api_keys::list(self, query).await,
             "audit" => audit::list(self, query).await,
             "tenants" => tenants::list(self, query).await,
+            "tenant-plugins" => tenant_plugins::list(self, query).await,
             other => Err(unknown(other)),
         }
     }
@@ -195,6 +212,7 @@ impl AdminApi {
             "api-keys" => api_keys::revoke(self, id).await,
             "plugins" => plugins::remove_upload(self, id).await,
             "tenants" => tenants::delete(self, id).await,
+            "tenant-plugins" => tenant_plugins::remove(self, id).await,
             other => Err(unknown(other)),
         }
     }

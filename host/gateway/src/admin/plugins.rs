@@ -129,7 +129,11 @@ async fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
     let statuses = api.reloader()?.plugin_status();
     let uploads: HashMap<String, UploadRecord> =
         api.state.entries(Kind::Plugin).await?.into_iter().collect();
-    let mut plugins: Vec<_> = serving.plugins().values().collect();
+    let mut plugins: Vec<_> = serving
+        .plugins()
+        .values()
+        .filter(|plugin| plugin.settings().tenant.is_none())
+        .collect();
     plugins.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(plugins
         .into_iter()
@@ -140,11 +144,16 @@ async fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
         .collect())
 }
 
-fn item(plugin: &Plugin, status: Option<&PluginStatus>, upload: Option<&UploadRecord>) -> Value {
+pub(super) fn item(
+    plugin: &Plugin,
+    status: Option<&PluginStatus>,
+    upload: Option<&UploadRecord>,
+) -> Value {
     let settings = plugin.settings();
     let source = match &settings.source {
         PluginSource::Builtin(name) => json!({ "builtin": name }),
         PluginSource::Path(path) => json!({ "path": path }),
+        PluginSource::Uploaded => json!({ "store": plugin.name() }),
     };
     let loaded_at = status.and_then(|s| s.loaded_at.duration_since(UNIX_EPOCH).ok());
     json!({

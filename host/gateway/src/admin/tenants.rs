@@ -78,13 +78,19 @@ pub(super) async fn update(
     Ok(item(&record))
 }
 
-/// Deletes a tenant no live API key names.
+/// Deletes a tenant no live API key names and with no uploaded plugins.
 pub(super) async fn delete(api: &AdminApi, id: &str) -> Result<Value, AdminError> {
     let record = find(api, id).await?;
     let keys = super::api_keys::live_for_tenant(api, id).await?;
     if keys > 0 {
         return Err(AdminError::Conflict(format!(
             "tenant {id:?} has {keys} live API key(s): revoke them first"
+        )));
+    }
+    let uploads = api.reloader()?.uploads().tenant_plugins().await?;
+    if uploads.iter().any(|plugin| plugin.tenant == id) {
+        return Err(AdminError::Conflict(format!(
+            "tenant {id:?} has uploaded plugins: delete them first"
         )));
     }
     api.state.delete(Kind::Tenant, id).await?;
