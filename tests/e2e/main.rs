@@ -10,6 +10,7 @@ mod aggregate;
 mod api_keys;
 mod balance;
 mod cache;
+mod canary;
 mod compression;
 mod cors;
 mod errors;

@@ -134,6 +134,8 @@ const ENDPOINTS: &[Endpoint] = &[
     endpoint!(Admin: Put "/plugins/{name}", "Upload a new version of a plugin", Write, Some("component"), "200" => "Plugin"),
     endpoint!(Admin: Delete "/plugins/{name}", "Serve a plugin's configured source again", Write, None, "200" => "Plugin"),
     endpoint!(Admin: Post "/plugins/reload", "Apply what changed on disk", Write, None, "200" => "Reload"),
+    endpoint!(Admin: Post "/plugins/{name}/canary/promote", "Make a plugin's canary its serving version on every node", Write, None, "200" => "Plugin"),
+    endpoint!(Admin: Post "/plugins/{name}/canary/rollback", "Stop a plugin's canary on every node", Write, None, "200" => "Plugin"),
     endpoint!(Admin: Get "/audit", "The audit log, oldest first", Read, None, "200" => "AuditPage", &[
         ("after", false, "the entry id to read after"),
         ("size", false, "entries, 1-1000 (default 100)"),
@@ -477,6 +479,7 @@ fn components() -> utoipa::openapi::Components {
         PluginPage,
         TenantPlugin,
         TenantPluginPage,
+        Canary,
         Reload,
         AuditEntry,
         AuditPage,

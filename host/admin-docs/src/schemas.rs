@@ -597,6 +597,35 @@ pub struct Plugin {
     pub uploads: bool,
     /// The uploaded version serving, if any.
     pub upload: Option<Upload>,
+    /// Its canary, when the config gives it one.
+    pub canary: Option<Canary>,
+}
+
+/// A plugin's canary: a new version taking part of the traffic.
+#[derive(ToSchema)]
+pub struct Canary {
+    /// The new version's component file.
+    pub path: String,
+    /// The share of requests it runs, in percent.
+    pub percent: f64,
+    /// Tenants whose every request runs it.
+    pub tenants: Vec<String>,
+    /// The failure rate over a window that rolls it back.
+    pub max_error_rate: f64,
+    /// The window, in seconds.
+    pub window_seconds: u64,
+    /// The calls a window needs before its rate counts.
+    pub min_calls: u64,
+    /// `active`, `rolled_back`, `promoted` (or `not_loaded`).
+    pub state: String,
+    /// `sha256:<hex>` of the canary running on this node.
+    pub digest: Option<String>,
+    /// Its calls in the current window, on this node.
+    pub calls: u64,
+    /// Its failed calls in the current window, on this node.
+    pub failures: u64,
+    /// Why it stopped: `digest`, `outcome`, `reason`, `at`, `by` (`automatic` or `admin`).
+    pub verdict: Option<Value>,
 }
 
 /// A page of plugins.

@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod canary;
 mod compression;
 mod cors;
 mod error;
@@ -33,6 +34,7 @@ mod tenancy;
 mod tls;
 mod validate;
 
+pub use canary::CanaryConfig;
 pub use compression::CompressionConfig;
 pub use cors::CorsConfig;
 pub use error::ConfigError;
@@ -123,6 +125,11 @@ impl Config {
                 && path.is_relative()
             {
                 *path = base.join(&*path);
+            }
+            if let Some(canary) = &mut plugin.canary
+                && canary.path.is_relative()
+            {
+                canary.path = base.join(&canary.path);
             }
         }
         for plugin in self.tenants.iter_mut().flat_map(|t| &mut t.plugins) {

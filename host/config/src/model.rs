@@ -432,6 +432,9 @@ pub struct PluginConfig {
     /// Passed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// A new version rolled out to part of the traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::CanaryConfig>,
     /// The tenant whose policy plugin this is (set by the gateway, never in the file):
     /// its `kv` space is the tenant's, and it runs on that tenant's requests only.
     #[serde(skip)]

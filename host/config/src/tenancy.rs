@@ -160,6 +160,7 @@ pub fn tenant_plugin_settings(
         max_metric_series: 100,
         tick_interval_ms: None,
         config,
+        canary: None,
         tenant: Some(tenant.to_owned()),
     }
 }

@@ -303,6 +303,14 @@ pub(crate) fn check_plugin(plugin: &PluginConfig, problems: &mut Vec<String>) {
         ));
     }
     check_share(plugin, problems);
+    if let Some(canary) = &plugin.canary {
+        problems.extend(canary.problems(name));
+        if plugin.tick_interval_ms.is_some() {
+            problems.push(format!(
+                "plugin {name}: a plugin that ticks cannot have a canary (one version ticks)"
+            ));
+        }
+    }
     if plugin
         .tick_interval_ms
         .is_some_and(|ms| !(10..=86_400_000).contains(&ms))

@@ -13,6 +13,7 @@ use archway_proxy::Plugins;
 use archway_runtime::{ComponentBytes, LoadError, Plugin, Runtime};
 
 use crate::builtin;
+use crate::canaries;
 use crate::uploads::Uploads;
 
 /// Every plugin in the config and every tenant plugin uploaded to `uploads`, loaded and
@@ -26,8 +27,9 @@ pub(crate) async fn load_plugins(
 ) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins::new();
     for settings in plugin_settings(config, uploads).await? {
+        let canary = canaries::active(&settings, uploads.map(Uploads::state)).await?;
         let uploaded = match uploads.filter(|_| settings.uploads) {
-            Some(uploads) => load_uploaded(runtime, &settings, uploads).await,
+            Some(uploads) => load_uploaded(runtime, &settings, uploads, canary.as_ref()).await,
             None => None,
         };
         let plugin = match uploaded {
@@ -35,7 +37,9 @@ pub(crate) async fn load_plugins(
             None => {
                 let store = uploads.filter(|_| settings.source == PluginSource::Uploaded);
                 let component = read_component(&settings, store).await?;
-                Plugin::load(runtime, &settings, &component).await?
+                canaries::load(runtime, &settings, &component, canary.as_ref())
+                    .await
+                    .with_context(|| format!("plugin {}", settings.name))?
             }
         };
         plugins.insert(settings.name.clone(), Arc::new(plugin));
@@ -61,17 +65,17 @@ pub(crate) async fn plugin_settings(
     Ok(settings)
 }
 
-/// The uploaded version of a plugin, loaded; none when there is none or it fails (logged).
+/// The uploaded version of a plugin, loaded with `canary`; none when there is none or it
+/// fails (logged).
 async fn load_uploaded(
     runtime: &Runtime,
     settings: &PluginConfig,
     uploads: &Uploads,
+    canary: Option<&ComponentBytes>,
 ) -> Option<Plugin> {
     let loaded = match uploads.component(&settings.name).await {
         Ok(None) => return None,
-        Ok(Some(component)) => Plugin::load(runtime, settings, &component)
-            .await
-            .map_err(anyhow::Error::from),
+        Ok(Some(component)) => canaries::load(runtime, settings, &component, canary).await,
         Err(error) => Err(error.into()),
     };
     loaded

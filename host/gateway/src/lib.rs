@@ -4,6 +4,7 @@
 
 mod admin;
 mod builtin;
+mod canaries;
 mod compose;
 mod key_sets;
 pub mod keys;
@@ -173,7 +174,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         .with_store(store)
         .with_service_calls(service_calls.clone())
         .with_verifier(verifier.clone())
-        .with_admin(Arc::new(admin.clone()));
+        .with_admin(Arc::new(admin.clone()))
+        .with_canary_reports(canaries::reporter(state.clone()));
     let uploads = uploads::Uploads::new(state.clone());
     let plugins = Arc::new(compose::load_plugins(&runtime, &config, Some(&uploads)).await?);
     let serving = Serving {

@@ -18,17 +18,20 @@ use archway_config::{Config, PluginConfig, PluginSource};
 use archway_proxy::{CertificateSet, Certificates, Plugins, Snapshot};
 use archway_runtime::{ComponentBytes, Plugin, Runtime};
 
+use crate::canaries;
 use crate::compose;
 use crate::key_sets::{KeySetLoader, key_files};
 use crate::status::{ConfigStatus, PluginStatus, StatusRegistry, hex};
 use crate::sync::Routing;
 use crate::uploads::Uploads;
 
-/// What a plugin version was loaded from: its settings and its component's content hash.
+/// What a plugin version was loaded from: its settings, its component's content hash
+/// and its active canary's.
 #[derive(Clone, PartialEq)]
 struct Source {
     settings: PluginConfig,
     hash: [u8; 32],
+    canary: Option<[u8; 32]>,
 }
 
 /// What the reloader remembers between runs, to skip what did not change.
@@ -231,9 +234,14 @@ impl Reloader {
         let plugin_paths = config
             .plugins
             .iter()
-            .filter_map(|p| match &p.source {
-                PluginSource::Path(path) => Some(path.clone()),
-                PluginSource::Builtin(_) | PluginSource::Uploaded => None,
+            .flat_map(|p| {
+                let source = match &p.source {
+                    PluginSource::Path(path) => Some(path.clone()),
+                    PluginSource::Builtin(_) | PluginSource::Uploaded => None,
+                };
+                source
+                    .into_iter()
+                    .chain(p.canary.iter().map(|c| c.path.clone()))
             })
             .chain(
                 config
@@ -507,16 +515,22 @@ impl Reloader {
         previous: Option<Arc<Plugin>>,
     ) -> anyhow::Result<Staged> {
         let name = &settings.name;
-        let component = match compose::read_component(settings, Some(&self.uploads)).await {
-            Ok(component) => component,
+        let read = async {
+            let component = compose::read_component(settings, Some(&self.uploads)).await?;
+            let canary = canaries::active(settings, Some(self.uploads.state())).await?;
+            anyhow::Ok((component, canary))
+        };
+        let (component, canary) = match read.await {
+            Ok(read) => read,
             Err(error) => return self.keep_previous(name, previous, error, None),
         };
         let source = Source {
             settings: settings.clone(),
             hash: component.hash(),
+            canary: canary.as_ref().map(ComponentBytes::hash),
         };
         if let Some(previous) = &previous {
-            if previous.content_hash() == source.hash {
+            if plugin_source(previous).1 == source {
                 self.status.plugin_current(name);
                 return Ok(Staged::Kept(previous.clone()));
             }
@@ -524,12 +538,12 @@ impl Reloader {
                 return Ok(Staged::Kept(previous.clone()));
             }
         }
-        match Plugin::load(&self.runtime, settings, &component).await {
+        match canaries::load(&self.runtime, settings, &component, canary.as_ref()).await {
             Ok(plugin) => Ok(Staged::Fresh {
                 plugin: Arc::new(plugin),
                 previous,
             }),
-            Err(error) => self.keep_previous(name, previous, error.into(), Some(source)),
+            Err(error) => self.keep_previous(name, previous, error, Some(source)),
         }
     }
 
@@ -600,6 +614,7 @@ fn plugin_source(plugin: &Plugin) -> (String, Source) {
     let source = Source {
         settings: plugin.settings().clone(),
         hash: plugin.content_hash(),
+        canary: plugin.canary().map(|canary| canary.digest),
     };
     (plugin.name().to_owned(), source)
 }

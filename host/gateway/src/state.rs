@@ -35,6 +35,8 @@ pub enum Kind {
     Plugin,
     /// Tenants' uploaded policy plugins, under `<tenant>:<plugin>`.
     TenantPlugin,
+    /// Verdicts on plugins' canaries, under the plugin's name.
+    Canary,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Self::Role => "roles",
             Self::Plugin => "plugins",
             Self::TenantPlugin => "tenant-plugins",
+            Self::Canary => "canaries",
         }
     }
 

@@ -120,7 +120,7 @@ async fn with_store_records(current: &Snapshot, state: &GatewayState) -> anyhow:
 /// Whether `event` may mean an uploaded plugin version changed.
 fn concerns_uploads(event: &FeedEvent) -> bool {
     match event {
-        FeedEvent::Change(change) => [Kind::Plugin, Kind::TenantPlugin]
+        FeedEvent::Change(change) => [Kind::Plugin, Kind::TenantPlugin, Kind::Canary]
             .iter()
             .any(|kind| change.topic == kind.segment()),
         FeedEvent::Missed => true,

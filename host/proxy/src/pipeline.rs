@@ -244,6 +244,7 @@ async fn answer(
             body: None,
             deadline: Some(deadline),
             spans: traced.then(Vec::new),
+            sample: fastrand::f64(),
         };
         for name in route.identity.all() {
             head.headers.remove(name);

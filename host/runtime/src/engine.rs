@@ -73,6 +73,7 @@ pub struct Runtime {
     service_calls: Option<Arc<dyn ServiceCalls>>,
     verifier: Option<Arc<Verifier>>,
     admin: Option<Arc<dyn AdminState>>,
+    canary_reports: Option<crate::CanaryReports>,
     ticker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -147,6 +148,7 @@ impl Runtime {
             service_calls: None,
             verifier: None,
             admin: None,
+            canary_reports: None,
             ticker: Some(ticker),
             stop,
         })
@@ -178,6 +180,17 @@ impl Runtime {
     pub fn with_admin(mut self, state: Arc<dyn AdminState>) -> Self {
         self.admin = Some(state);
         self
+    }
+
+    /// Reports every canary that rolls back on its own to `reports`.
+    pub fn with_canary_reports(mut self, reports: crate::CanaryReports) -> Self {
+        self.canary_reports = Some(reports);
+        self
+    }
+
+    /// Where canaries report rolling back.
+    pub(crate) fn canary_reports(&self) -> Option<crate::CanaryReports> {
+        self.canary_reports.clone()
     }
 
     /// What the host lends a plugin's instances: the store, the services it may call

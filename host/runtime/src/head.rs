@@ -41,6 +41,9 @@ pub struct RequestHead {
     pub deadline: Option<Instant>,
     /// The plugin calls made for this request, when it is traced.
     pub spans: Option<Vec<PluginSpan>>,
+    /// A number drawn uniformly from `[0, 1)` for this request: whether it runs the
+    /// plugins' canary versions, the same for every hook.
+    pub sample: f64,
 }
 
 /// One plugin call made for a traced request: a child span of the request's.
@@ -78,6 +81,7 @@ impl Default for RequestHead {
             body: None,
             deadline: None,
             spans: None,
+            sample: 0.0,
         }
     }
 }

@@ -17,6 +17,7 @@
 mod admin;
 mod bindings;
 mod call_metrics;
+mod canary;
 mod deadline;
 mod engine;
 mod error;
@@ -35,6 +36,7 @@ mod validate;
 
 pub use admin::{AdminCall, AdminError, AdminFuture, AdminState, Caller};
 pub use bindings::types::{Principal, Quota, RouteInfo};
+pub use canary::{CanaryReports, CanaryStatus, CanaryTrip};
 pub use engine::{ComponentBytes, Runtime};
 pub use error::{LoadError, PluginError, RuntimeError};
 pub use head::{PluginSpan, RequestHead, ResponseHead};

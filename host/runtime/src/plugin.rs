@@ -13,6 +13,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::types::Deny;
 use crate::call_metrics::CallMetrics;
+use crate::canary::{Canary, CanaryStatus};
 use crate::head::{PluginSpan, RequestHead, ResponseHead};
 use crate::host::HostState;
 use crate::instance::Template;
@@ -36,6 +37,8 @@ pub struct Plugin {
     /// One permit per call in flight, up to `max_concurrent_calls`.
     calls: Semaphore,
     metrics: CallMetrics,
+    /// A new version taking part of the traffic.
+    canary: Option<Box<Canary>>,
 }
 
 impl fmt::Debug for Plugin {
@@ -85,9 +88,25 @@ impl Plugin {
             template,
             pool: Pool::new(settings.instances, settings.max_idle_instances),
             calls: Semaphore::new(settings.max_concurrent_calls),
+            canary: None,
         };
         plugin.pool.put(first);
         Ok(plugin)
+    }
+
+    /// This plugin with `version` as its canary, run as `settings.canary` says; its
+    /// automatic rollback is reported to `runtime`'s listener.
+    pub fn with_canary(mut self, runtime: &Runtime, version: Plugin) -> Self {
+        if let Some(rules) = self.settings.canary.clone() {
+            let canary = Canary::new(version, rules, runtime.canary_reports());
+            self.canary = Some(Box::new(canary));
+        }
+        self
+    }
+
+    /// Its canary's progress, if it has one.
+    pub fn canary(&self) -> Option<CanaryStatus> {
+        self.canary.as_ref().map(|canary| canary.status())
     }
 
     /// The plugin's name from config.
@@ -261,6 +280,15 @@ impl Plugin {
         call: impl AsyncFnOnce(&mut Store<HostState>, &RoleExports) -> wasmtime::Result<R>,
         check: impl FnOnce(R) -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
+        if let Some(canary) = &self.canary
+            && canary.chosen(request.as_deref())
+        {
+            let version = &canary.version;
+            let outcome =
+                Box::pin(version.call_checked(role, request, response, call, check)).await;
+            canary.record(outcome.is_err());
+            return outcome;
+        }
         let _call = self
             .calls
             .acquire()

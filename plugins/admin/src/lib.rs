@@ -111,6 +111,7 @@ impl Admin {
             Endpoint::RevokeToken => tokens(&body(request)?),
             Endpoint::Reload => reload(),
             Endpoint::Upload(name) => upload(name, request),
+            Endpoint::Canary(name, action) => canary(name, action),
             Endpoint::TenantPlugins(tenant) => tenant_plugins::list(tenant, &query),
             Endpoint::TenantPlugin(tenant, name) => tenant_plugins::get(tenant, name),
             Endpoint::UploadTenantPlugin(tenant, name) => {
@@ -142,6 +143,7 @@ enum Endpoint<'a> {
     RevokeToken,
     Reload,
     Upload(&'a str),
+    Canary(&'a str, &'a str),
     TenantPlugins(&'a str),
     TenantPlugin(&'a str, &'a str),
     UploadTenantPlugin(&'a str, &'a str),
@@ -169,6 +171,12 @@ fn endpoint<'a>(method: &str, segments: &[&'a str]) -> Result<Endpoint<'a>, Fail
         (["tokens", "revoke"], "POST") => Endpoint::RevokeToken,
         (["plugins", "reload"], "POST") => Endpoint::Reload,
         (["plugins", name], "PUT") => Endpoint::Upload(name),
+        (["plugins", name, "canary", action @ ("rollback" | "promote")], "POST") => {
+            Endpoint::Canary(name, action)
+        }
+        (["plugins", _, "canary", "rollback" | "promote"], _) => {
+            return Err(Failure::method_not_allowed());
+        }
         (["tenants", tenant, "plugins"], "GET") => Endpoint::TenantPlugins(tenant),
         (["tenants", tenant, "plugins", name], "GET") => Endpoint::TenantPlugin(tenant, name),
         (["tenants", tenant, "plugins", name], "PUT") => Endpoint::UploadTenantPlugin(tenant, name),
@@ -216,6 +224,18 @@ fn upload(name: &str, request: &Request) -> Result<Response, Failure> {
     }
     let plugin = answer(archway_sdk::admin::upload(name, &component))?;
     Ok(envelope::success(200, "上傳插件成功", plugin))
+}
+
+/// `POST /admin/plugins/{name}/canary/{rollback|promote}`: ends a plugin's canary on
+/// every node, or makes it the serving version.
+fn canary(name: &str, action: &str) -> Result<Response, Failure> {
+    let body = archway_sdk::serde_json::json!({ "action": action }).to_string();
+    let plugin = answer(archway_sdk::admin::put("canaries", Some(name), &body))?;
+    let message = match action {
+        "promote" => "金絲雀版本已推廣",
+        _ => "金絲雀版本已回滾",
+    };
+    Ok(envelope::success(200, message, plugin))
 }
 
 /// `POST /admin/tokens/revoke`: a JWT by its `token`, or its `jti` and `expires_at`.

@@ -155,6 +155,7 @@ impl AdminApi {
             "api-keys" => api_keys::get(self, id).await,
             "tenants" => tenants::get(self, id).await,
             "tenant-plugins" => tenant_plugins::get(self, id).await,
+            "canaries" => plugins::get(self, id).await,
             other => Err(unknown(other)),
         }
     }
@@ -199,6 +200,7 @@ impl AdminApi {
             ("tenants", Some(id)) => tenants::update(self, id, body).await,
             ("revoked-tokens", None) => tokens::revoke(self, body).await,
             ("reloads", None) => plugins::reload(self).await,
+            ("canaries", Some(id)) => plugins::decide_canary(self, id, body).await,
             (other, _) => Err(unknown(other)),
         }
     }

@@ -9,10 +9,11 @@ use std::time::UNIX_EPOCH;
 use archway_config::{PluginConfig, PluginSource};
 use archway_proxy::timestamp;
 use archway_runtime::{AdminError, ComponentBytes, Plugin};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::input::Query;
 use super::{AdminApi, not_found, page};
+use crate::canaries::{self, Outcome, Verdict};
 use crate::state::Kind;
 use crate::status::{PluginStatus, hex};
 use crate::uploads::{MAX_COMPONENT_BYTES, UploadRecord};
@@ -129,6 +130,8 @@ async fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
     let statuses = api.reloader()?.plugin_status();
     let uploads: HashMap<String, UploadRecord> =
         api.state.entries(Kind::Plugin).await?.into_iter().collect();
+    let verdicts: HashMap<String, Verdict> =
+        api.state.entries(Kind::Canary).await?.into_iter().collect();
     let mut plugins: Vec<_> = serving
         .plugins()
         .values()
@@ -139,7 +142,9 @@ async fn items(api: &AdminApi) -> Result<Vec<Value>, AdminError> {
         .into_iter()
         .map(|plugin| {
             let status = statuses.iter().find(|s| s.name == plugin.name());
-            item(plugin, status, uploads.get(plugin.name()))
+            let mut item = item(plugin, status, uploads.get(plugin.name()));
+            item["canary"] = canary(plugin, verdicts.get(plugin.name()));
+            item
         })
         .collect())
 }
@@ -171,4 +176,88 @@ pub(super) fn item(
         "reloads": status.map_or(0, |s| s.reloads),
         "failed_reloads": status.map_or(0, |s| s.failed_reloads),
     })
+}
+
+/// A plugin's canary: its rules, whether it runs (`active`), rolled back or was
+/// promoted, its calls and failures in the current window, and the verdict on it.
+fn canary(plugin: &Plugin, verdict: Option<&Verdict>) -> Value {
+    let Some(rules) = &plugin.settings().canary else {
+        return Value::Null;
+    };
+    let running = plugin.canary();
+    let state = match (&running, verdict) {
+        (Some(running), _) if !running.rolled_back => "active",
+        (Some(_), _) => "rolled_back",
+        (None, Some(verdict)) => match verdict.outcome {
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Promoted => "promoted",
+        },
+        (None, None) => "not_loaded",
+    };
+    json!({
+        "path": rules.path,
+        "percent": rules.percent,
+        "tenants": rules.tenants,
+        "max_error_rate": rules.max_error_rate,
+        "window_seconds": rules.window_seconds,
+        "min_calls": rules.min_calls,
+        "state": state,
+        "digest": running.as_ref().map(|r| format!("sha256:{}", hex(&r.digest))),
+        "calls": running.as_ref().map_or(0, |r| r.calls),
+        "failures": running.as_ref().map_or(0, |r| r.failures),
+        "verdict": verdict.filter(|_| state != "active"),
+    })
+}
+
+/// Rolls back or promotes (`{"action": "rollback" | "promote"}`) the canary of plugin
+/// `name` on every node. Promoting stores the canary's component as the plugin's
+/// uploaded version, so the plugin must take uploads.
+pub(super) async fn decide_canary(
+    api: &AdminApi,
+    name: &str,
+    body: Map<String, Value>,
+) -> Result<Value, AdminError> {
+    let serving = api.serving()?;
+    let plugin = serving
+        .plugins()
+        .get(name)
+        .filter(|plugin| plugin.settings().tenant.is_none())
+        .ok_or_else(|| not_found("plugin", name))?;
+    let running = plugin
+        .canary()
+        .filter(|running| !running.rolled_back)
+        .ok_or_else(|| AdminError::Conflict(format!("plugin {name:?} has no active canary")))?;
+    let outcome = match body.get("action").and_then(Value::as_str) {
+        Some("rollback") => Outcome::RolledBack,
+        Some("promote") => Outcome::Promoted,
+        _ => return Err(AdminError::invalid("action", "must be rollback or promote")),
+    };
+    let reloader = api.reloader()?;
+    if outcome == Outcome::Promoted {
+        let settings = plugin.settings();
+        if !settings.uploads {
+            return Err(AdminError::Conflict(format!(
+                "plugin {name:?} takes no uploads: promote it in the config file (the canary's \
+                 path as the plugin's path) or set `uploads = true`"
+            )));
+        }
+        let component = canaries::active(settings, None)
+            .await
+            .map_err(|error| AdminError::Conflict(format!("{error:#}")))?
+            .filter(|component| component.hash() == running.digest)
+            .ok_or_else(|| {
+                AdminError::Conflict("the canary's file changed since it loaded".to_owned())
+            })?;
+        reloader.uploads().save(name, &component, None).await?;
+    }
+    let verdict = Verdict {
+        digest: hex(&running.digest),
+        outcome,
+        reason: "through the admin API".to_owned(),
+        at: timestamp::now(),
+        by: "admin".to_owned(),
+    };
+    canaries::record(&api.state, name, &verdict).await?;
+    reloader.reload().await;
+    get(api, name).await
 }
