@@ -347,6 +347,9 @@ stage archway-auth-es256 archway "/auth-es256$path" es256
 stage archway-auth-api-key archway "/auth-api-key$path" api-key
 stage archway-relay archway "/relay$path"
 stage archway-aggregate-3 archway "/aggregate$path"
+# A 10 KiB JSON answer (the upstream's /orders/93) as it is, and in the conventions envelope.
+stage archway-orders-10k archway /orders-10k
+stage archway-envelope-10k archway /envelope-10k
 # No credential on the cached routes: a request with one bypasses the cache on a route
 # without an authenticator.
 stage archway-limited-miss archway "/limited$path" edge "$root/bench/unique-query.lua"
@@ -417,6 +420,11 @@ check_stage() {
         curl -sS --max-time 5 "$url" | python3 -c \
             'import json, sys; assert len(json.load(sys.stdin)["parts"]) == 3' 2>/dev/null ||
             die "$name: the answer does not combine three upstream answers"
+        ;;
+    archway-envelope-10k)
+        curl -sS --max-time 5 "$url" | python3 -c \
+            'import json, sys; d = json.load(sys.stdin); assert d["code"] == 0 and d["data"]["orders"][1]["status"] == "PARTIALLY_FILLED"' 2>/dev/null ||
+            die "$name: the answer is not in the conventions envelope"
         ;;
     esac
 }

@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod orders;
 mod respond;
 mod scheduler;
 

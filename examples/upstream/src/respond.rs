@@ -1,5 +1,5 @@
-//! Builds the reply to one request: health, a sized byte body, the task scheduler's
-//! pages, or the JSON echo.
+//! Builds the reply to one request: health, a sized byte body, a page of sample orders,
+//! the task scheduler's pages, or the JSON echo.
 
 use std::sync::OnceLock;
 
@@ -24,6 +24,17 @@ pub(crate) async fn respond(
         }
         if let Some(n) = path.strip_prefix("/bytes/") {
             return Ok(sized(n));
+        }
+        if let Some(n) = path.strip_prefix("/orders/") {
+            return Ok(match n.parse::<usize>() {
+                Ok(n) if n <= crate::orders::MAX_ORDERS => {
+                    json_response(StatusCode::OK, &crate::orders::page(n))
+                }
+                _ => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": format!("/orders/{{n}} needs 0 <= n <= {}", crate::orders::MAX_ORDERS)}),
+                ),
+            });
         }
     }
     if request.method() == Method::POST && crate::scheduler::serves(request.uri().path()) {

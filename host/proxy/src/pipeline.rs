@@ -9,7 +9,9 @@
 //!   hop-by-hop headers removed) -> route-wide and per-address limits
 //!   -> body limit -> one credential -> authenticate* (+ permissions of its roles)
 //!   -> per-caller limits (principal and tenant, or address) -> principal required?
-//!   -> quotas of the principal -> authorize (permissions, plugins*) -> identity headers
+//!   -> quotas of the principal -> tenant (the principal's, else claimed by header or
+//!   host) and its limit -> authorize (permissions, plugins*) -> the tenant's policy
+//!   plugins* (within its call cap) -> identity headers
 //!   -> response cache (a hit answers here, skipping what follows up to compression)
 //!   -> transform-request* -> dispatch -> transform-response* (reverse) -> kept by the cache
 //!   -> compression (by Accept-Encoding)

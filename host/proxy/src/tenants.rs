@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use crate::snapshot::Plugins;
 
 /// The tenants of one snapshot.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tenants {
     header: Option<HeaderName>,
     hosts: BTreeMap<String, String>,
