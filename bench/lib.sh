@@ -347,7 +347,7 @@ stage archway-auth-es256 archway "/auth-es256$path" es256
 stage archway-auth-api-key archway "/auth-api-key$path" api-key
 stage archway-relay archway "/relay$path"
 stage archway-aggregate-3 archway "/aggregate$path"
-# A 10 KiB JSON answer (the upstream's /orders/93) as it is, and in the conventions envelope.
+# A 10 KiB JSON answer (the upstream's /sample/orders/93) as it is, and in the conventions envelope.
 stage archway-orders-10k archway /orders-10k
 stage archway-envelope-10k archway /envelope-10k
 # No credential on the cached routes: a request with one bypasses the cache on a route

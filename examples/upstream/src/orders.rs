@@ -1,4 +1,4 @@
-//! `GET /orders/{n}`: a page of `n` sample orders in a trading backend's own shape
+//! `GET /sample/orders/{n}`: a page of `n` sample orders in a trading backend's own shape
 //! (camelCase enums, quantities in integer units of 1e-8, prices as floats), for the
 //! `transform` plugin's envelope conversion to rewrite, and for benchmarks of it.
 

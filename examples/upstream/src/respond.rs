@@ -25,14 +25,14 @@ pub(crate) async fn respond(
         if let Some(n) = path.strip_prefix("/bytes/") {
             return Ok(sized(n));
         }
-        if let Some(n) = path.strip_prefix("/orders/") {
+        if let Some(n) = path.strip_prefix("/sample/orders/") {
             return Ok(match n.parse::<usize>() {
                 Ok(n) if n <= crate::orders::MAX_ORDERS => {
                     json_response(StatusCode::OK, &crate::orders::page(n))
                 }
                 _ => json_response(
                     StatusCode::BAD_REQUEST,
-                    &json!({"error": format!("/orders/{{n}} needs 0 <= n <= {}", crate::orders::MAX_ORDERS)}),
+                    &json!({"error": format!("/sample/orders/{{n}} needs 0 <= n <= {}", crate::orders::MAX_ORDERS)}),
                 ),
             });
         }
