@@ -48,6 +48,35 @@ struct Window {
     failures: u64,
 }
 
+impl Window {
+    /// A window starting at `now`.
+    fn new(now: Instant) -> Self {
+        Self {
+            started: now,
+            calls: 0,
+            failures: 0,
+        }
+    }
+
+    /// Counts a call made at `now` (in a new window once `rules.window_seconds` passed);
+    /// why the canary must roll back, when the window's failure rate is now over the
+    /// threshold.
+    fn count(&mut self, failed: bool, rules: &CanaryConfig, now: Instant) -> Option<String> {
+        if now.duration_since(self.started) >= Duration::from_secs(rules.window_seconds) {
+            *self = Self::new(now);
+        }
+        self.calls += 1;
+        self.failures += u64::from(failed);
+        let rate = self.failures as f64 / self.calls as f64;
+        (self.calls >= rules.min_calls && rate > rules.max_error_rate).then(|| {
+            format!(
+                "{} of its {} calls in {} s failed, over max_error_rate {}",
+                self.failures, self.calls, rules.window_seconds, rules.max_error_rate
+            )
+        })
+    }
+}
+
 /// A new version beside a plugin's serving one.
 pub(crate) struct Canary {
     pub(crate) version: Plugin,
@@ -68,11 +97,7 @@ impl Canary {
         Self {
             version,
             rules,
-            window: Mutex::new(Window {
-                started: Instant::now(),
-                calls: 0,
-                failures: 0,
-            }),
+            window: Mutex::new(Window::new(Instant::now())),
             rolled_back: AtomicBool::new(false),
             reports,
         }
@@ -101,28 +126,11 @@ impl Canary {
         let result = if failed { "failed" } else { "ok" };
         metrics::counter!("archway_plugin_canary_calls_total", "plugin" => plugin.to_owned(), "result" => result)
             .increment(1);
-        let tripped = {
-            let mut window = self.window.lock().expect("canary window lock");
-            if window.started.elapsed() >= Duration::from_secs(self.rules.window_seconds) {
-                *window = Window {
-                    started: Instant::now(),
-                    calls: 0,
-                    failures: 0,
-                };
-            }
-            window.calls += 1;
-            window.failures += u64::from(failed);
-            let rate = window.failures as f64 / window.calls as f64;
-            (window.calls >= self.rules.min_calls && rate > self.rules.max_error_rate).then(|| {
-                format!(
-                    "{} of its {} calls in {} s failed, over max_error_rate {}",
-                    window.failures,
-                    window.calls,
-                    self.rules.window_seconds,
-                    self.rules.max_error_rate
-                )
-            })
-        };
+        let tripped = self.window.lock().expect("canary window lock").count(
+            failed,
+            &self.rules,
+            Instant::now(),
+        );
         if let Some(reason) = tripped
             && !self.rolled_back.swap(true, Ordering::Relaxed)
         {
@@ -149,5 +157,55 @@ impl Canary {
             calls: window.calls,
             failures: window.failures,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> CanaryConfig {
+        CanaryConfig {
+            path: "new.wasm".into(),
+            percent: 10.0,
+            tenants: Vec::new(),
+            max_error_rate: 0.2,
+            window_seconds: 60,
+            min_calls: 10,
+        }
+    }
+
+    #[test]
+    fn a_window_trips_once_it_has_enough_calls_and_too_many_failures() {
+        let (rules, start) = (rules(), Instant::now());
+        let mut window = Window::new(start);
+        for call in 0..9 {
+            assert_eq!(
+                window.count(call % 2 == 0, &rules, start),
+                None,
+                "call {call}"
+            );
+        }
+        assert_eq!(
+            window.count(false, &rules, start).as_deref(),
+            Some("5 of its 10 calls in 60 s failed, over max_error_rate 0.2")
+        );
+    }
+
+    #[test]
+    fn failures_at_the_threshold_or_in_a_past_window_do_not_trip() {
+        let (rules, start) = (rules(), Instant::now());
+        let mut window = Window::new(start);
+        for call in 0..10 {
+            let failed = call < 2;
+            assert_eq!(
+                window.count(failed, &rules, start),
+                None,
+                "2 of 10 is not over 0.2"
+            );
+        }
+        let later = start + Duration::from_secs(60);
+        assert_eq!(window.count(true, &rules, later), None, "a new window");
+        assert_eq!((window.calls, window.failures), (1, 1));
     }
 }
