@@ -118,3 +118,54 @@ impl Tenants {
         self.policies.get(tenant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants() -> Tenants {
+        let config = Config::from_toml_str(
+            r#"
+            [tenancy]
+            header = "x-tenant-id"
+            hosts = { "acme.example" = "acme" }
+            rate_limit_rpm = 100
+            [[tenants]]
+            id = "globex"
+            rate_limit_rpm = 5
+            "#,
+            std::path::Path::new("."),
+        )
+        .expect("valid config");
+        Tenants::build(&config, &Plugins::new()).expect("no tenant plugins")
+    }
+
+    fn claimed(headers: &[(&str, &str)]) -> Result<Option<String>, String> {
+        let mut request = http::Request::builder().uri("/orders");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        tenants().claimed(&request.body(()).expect("request").into_parts().0)
+    }
+
+    #[test]
+    fn a_request_claims_its_tenant_by_header_else_by_host() {
+        let header = [("x-tenant-id", "globex"), ("host", "acme.example")];
+        assert_eq!(claimed(&header), Ok(Some("globex".to_owned())));
+        let host = [("host", "ACME.example:8080")];
+        assert_eq!(claimed(&host), Ok(Some("acme".to_owned())));
+        assert_eq!(claimed(&[("host", "other.example")]), Ok(None));
+        assert_eq!(
+            claimed(&[("x-tenant-id", "a/b")]),
+            Err("the x-tenant-id header does not hold a tenant id".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_tenant_without_its_own_budget_takes_the_default() {
+        let tenants = tenants();
+        assert_eq!(tenants.rate_limit_rpm("globex"), 5);
+        assert_eq!(tenants.rate_limit_rpm("acme"), 100);
+        assert!(tenants.policies("acme").is_none());
+    }
+}
