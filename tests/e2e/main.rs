@@ -19,6 +19,7 @@ mod jwt;
 mod limits;
 mod oauth2;
 mod plugins;
+mod pooling;
 mod python;
 mod reload;
 mod resilience;

@@ -3,7 +3,7 @@
 //! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
 //! introspection endpoint that counts its calls, one that answers raw bytes, one whose
 //! answers the query shapes (headers, body size) for the cache and compression tests,
-//! and a WebSocket echo.
+//! one that numbers its keep-alive connections, and a WebSocket echo.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -454,6 +454,67 @@ pub async fn raw_upstream(response: Vec<u8>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A keep-alive HTTP/1.1 upstream that numbers its connections and closes one idle for
+/// longer than it allows, started by [`keep_alive_upstream`].
+pub struct KeepAlive {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+}
+
+impl KeepAlive {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections it accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts a [`KeepAlive`] upstream: each request (a head without a body) gets 200
+/// `{"connection": <its connection's number, from 1>, "request": <its number on that
+/// connection, from 1>}`, and a connection without a request for `idle_close` is closed.
+pub async fn keep_alive_upstream(idle_close: Duration) -> KeepAlive {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let connection = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0; 4096];
+                for request in 1.. {
+                    while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tokio::time::timeout(idle_close, stream.read(&mut buf)).await {
+                            Ok(Ok(n)) if n > 0 => pending.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
+                    }
+                    let end = pending
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .expect("a head")
+                        + 4;
+                    pending.drain(..end);
+                    let body = format!(r#"{{"connection": {connection}, "request": {request}}}"#);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    KeepAlive { addr, connections }
 }
 
 /// An upstream whose answers the request's query shapes, which counts the requests it

@@ -16,6 +16,7 @@ use crate::bulkhead::Admitted;
 use crate::cache::Recorded;
 use crate::compress::Compressed;
 use crate::metrics::CountedBody;
+use crate::pool::PooledBody;
 use crate::service::InFlight;
 
 /// Why a response body broke off.
@@ -80,13 +81,13 @@ pub type UpstreamBody = Either<Handoff<Limited<ClientBody>>, Full<Bytes>>;
 /// instance and holding its service's bulkhead slot until it ends or is dropped.
 #[derive(Debug)]
 pub struct Relayed {
-    body: Incoming,
+    body: PooledBody,
     _held: (InFlight, Admitted),
 }
 
 impl Relayed {
     /// `body`, holding `held` while it lasts.
-    pub(crate) fn new(body: Incoming, held: (InFlight, Admitted)) -> Self {
+    pub(crate) fn new(body: PooledBody, held: (InFlight, Admitted)) -> Self {
         Self { body, _held: held }
     }
 }

@@ -1,7 +1,7 @@
 //! The pooled HTTP clients that reach upstream services, in plain HTTP or over TLS
-//! (rustls): one pool per distinct set of TLS files' contents (see [`crate::tls`]), all
-//! resolving host names through one DNS cache ([`crate::resolve`]). Pools outlive
-//! snapshots, so a reload keeps warm connections.
+//! (rustls): one connection pool ([`crate::pool`]) per distinct set of TLS files'
+//! contents (see [`crate::tls`]), all resolving host names through one DNS cache
+//! ([`crate::resolve`]). Pools outlive snapshots, so a reload keeps warm connections.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -9,14 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 
 use crate::body::UpstreamBody;
+use crate::pool::{Limits, Pool, PooledBody, SendError};
 use crate::resolve::Resolver;
 use crate::tls::{TlsKey, TlsSettings};
 // What `for_service` fails with, importable beside it.
@@ -34,10 +32,18 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// holds this much fails the request (502); one read may take it up to twice this.
 const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 
+/// How a client's pool keeps connections.
+const POOL_LIMITS: Limits = Limits {
+    idle_timeout: POOL_IDLE_TIMEOUT,
+    max_idle: 256,
+    max_buf_size: MAX_RESPONSE_HEAD_BYTES,
+};
+
 /// A pooled keep-alive client for `http://` and `https://` upstreams.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector<Resolver>>, UpstreamBody>,
+    connector: HttpsConnector<HttpConnector<Resolver>>,
+    pool: Arc<Pool>,
 }
 
 impl HttpClient {
@@ -51,28 +57,29 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .http1_max_buf_size(MAX_RESPONSE_HEAD_BYTES)
-            .build(connector);
-        Self { client }
+        Self {
+            connector,
+            pool: Pool::new(POOL_LIMITS),
+        }
     }
 
-    /// Sends the request and waits for the response head.
+    /// Sends the request (with an absolute URI) and waits for the response head.
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<PooledBody>, UpstreamError> {
         let authority = request
             .uri()
             .authority()
             .cloned()
             .expect("upstream requests are built with an authority");
-        match self.client.request(request).await {
-            Err(source) if source.is_connect() => Err(UpstreamError::Connect { authority, source }),
-            Err(source) => Err(UpstreamError::sending(authority, source)),
+        match self.pool.send(&self.connector, request).await {
+            Err(SendError::NoUpstream) => Err(UpstreamError::InvalidRequest {
+                authority,
+                reason: "the URI names no scheme".to_owned(),
+            }),
+            Err(SendError::Connect(source)) => Err(UpstreamError::Connect { authority, source }),
+            Err(SendError::Sending(source)) => Err(UpstreamError::sending(authority, source)),
             Ok(response) if conflicting_lengths(response.headers()) => {
                 Err(UpstreamError::InvalidResponse {
                     authority,

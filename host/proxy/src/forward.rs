@@ -11,12 +11,12 @@ use archway_config::LoadBalanceStrategy;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full, Limited};
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, Handoff, Relayed, UpstreamBody};
 use crate::breaker::Passed;
 use crate::error::GatewayError;
+use crate::pool::PooledBody;
 use crate::retry::backoff;
 use crate::service::{InFlight, Instance, Service};
 use crate::upstream::UpstreamError;
@@ -77,7 +77,7 @@ impl ForwardError {
 /// A try that failed, kept in case it is the last.
 enum Failed {
     /// The upstream answered 502, 503 or 504.
-    Answered(Response<Incoming>, InFlight),
+    Answered(Response<PooledBody>, InFlight),
     /// No answer came.
     Error(UpstreamError),
 }

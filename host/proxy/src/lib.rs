@@ -33,6 +33,7 @@ mod otlp;
 mod path;
 mod pem;
 pub mod pipeline;
+mod pool;
 mod resolve;
 mod retry;
 mod route;

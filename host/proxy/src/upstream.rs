@@ -32,8 +32,8 @@ pub enum UpstreamError {
     Connect {
         /// The upstream's `host:port`.
         authority: Authority,
-        /// The client's error.
-        source: hyper_util::client::legacy::Error,
+        /// The connector's error.
+        source: Box<dyn Error + Send + Sync>,
     },
     /// The connection failed after the request may have been sent.
     #[error("upstream {authority} failed: {source}")]
@@ -41,7 +41,7 @@ pub enum UpstreamError {
         /// The upstream's `host:port`.
         authority: Authority,
         /// The client's error.
-        source: hyper_util::client::legacy::Error,
+        source: hyper::Error,
     },
     /// The client's streamed body went over the route's limit; the upstream request was
     /// cut off.
@@ -56,7 +56,7 @@ pub enum UpstreamError {
         /// The upstream's `host:port`.
         authority: Authority,
         /// The client's error.
-        source: hyper_util::client::legacy::Error,
+        source: hyper::Error,
     },
     /// The upstream answered with a malformed response head.
     #[error("upstream {authority} sent an invalid response: {reason}")]
@@ -77,25 +77,22 @@ impl UpstreamError {
 
     /// A failed send, told apart by its cause: the client's body (over the limit, or
     /// broken off), a response head hyper could not parse, or the upstream's connection.
-    pub(crate) fn sending(authority: Authority, source: hyper_util::client::legacy::Error) -> Self {
-        let mut causes = std::iter::successors(source.source(), |&cause| cause.source());
-        let hyper_error = causes
-            .by_ref()
-            .find_map(|cause| cause.downcast_ref::<hyper::Error>());
-        match hyper_error {
-            // The request body's own error: the client's stream, or the route's limit on it.
-            Some(error) if error.is_user() && error.source().is_some() => {
-                if causes.any(|cause| cause.is::<LengthLimitError>()) {
-                    Self::BodyTooLarge { authority }
-                } else {
-                    Self::BodyFailed { authority, source }
-                }
+    pub(crate) fn sending(authority: Authority, source: hyper::Error) -> Self {
+        // The request body's own error: the client's stream, or the route's limit on it.
+        if source.is_user() && source.source().is_some() {
+            let mut causes = std::iter::successors(source.source(), |&cause| cause.source());
+            if causes.any(|cause| cause.is::<LengthLimitError>()) {
+                Self::BodyTooLarge { authority }
+            } else {
+                Self::BodyFailed { authority, source }
             }
-            Some(error) if error.is_parse() => Self::InvalidResponse {
+        } else if source.is_parse() {
+            Self::InvalidResponse {
                 authority,
                 reason: "its head is malformed or too large",
-            },
-            _ => Self::Failed { authority, source },
+            }
+        } else {
+            Self::Failed { authority, source }
         }
     }
 
