@@ -2,7 +2,8 @@
 # Loopback benchmark: the example upstream direct, nginx and Archway's stages (see
 # bench/lib.sh), the load generator and the servers pinned to separate CPUs, every stage
 # measured in several interleaved rounds; plus resident memory with many idle keep-alive
-# connections. Progress goes to stderr; one markdown report goes to stdout.
+# connections, and its course over a soak at full load. Progress goes to stderr; one
+# markdown report goes to stdout.
 # See bench/README.md.
 
 # shellcheck source=bench/lib.sh
@@ -11,12 +12,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rounds=${BENCH_ROUNDS:-3}
 latency_seconds=${BENCH_LATENCY_SECONDS:-3}
 idle_connections=${BENCH_IDLE_CONNECTIONS:-9000}
+soak_seconds=${BENCH_SOAK_SECONDS:-60}
+soak_stage=${BENCH_SOAK_STAGE:-archway-chain}
 read -r -a selected <<<"${BENCH_STAGES:-${stages[*]}}"
 
 positive_integer BENCH_ROUNDS "$rounds"
 positive_integer BENCH_LATENCY_SECONDS "$latency_seconds"
 [[ $idle_connections =~ ^[0-9]+$ ]] ||
     die "BENCH_IDLE_CONNECTIONS must be a non-negative integer, got '$idle_connections'"
+[[ $soak_seconds =~ ^[0-9]+$ ]] && ((soak_seconds == 0 || soak_seconds >= 20)) ||
+    die "BENCH_SOAK_SECONDS must be 0 (no soak) or at least 20, got '$soak_seconds'"
+known_stage "$soak_stage"
+[[ ${stage_server[$soak_stage]} == archway ]] || die "BENCH_SOAK_STAGE must be an Archway stage"
 ((${#selected[@]})) || die "BENCH_STAGES names no stage"
 for name in "${selected[@]}"; do
     known_stage "$name"
@@ -124,6 +131,49 @@ idle_memory() {
         die "$server held $((fds_with - fds_before)) more descriptors, not $idle_connections: it closed idle connections"
 }
 
+# --- memory over a soak at full load ------------------------------------------------
+
+# Resident memory (KB) sampled every $soak_every seconds of the soak, and what wrk saw.
+soak_every=5
+soak_rss=()
+soak_requests=0
+soak_errors=0
+
+# soak: the soak stage at full load for $soak_seconds, sampling the server's resident
+# memory; the first $soak_every seconds are its warm-up (pools and caches filling).
+soak() {
+    local out="$tmp/soak.txt" wrk_pid t
+    local -a server_procs
+    mapfile -t server_procs < <(server_pids "${stage_server[$soak_stage]}")
+    log "soak: $soak_stage for ${soak_seconds}s, resident memory every ${soak_every}s"
+    run_wrk "$soak_stage" "$out" "$soak_seconds" "$connections" "$threads" &
+    wrk_pid=$!
+    for ((t = 0; t < soak_seconds; t += soak_every)); do
+        sleep "$soak_every"
+        soak_rss+=("$(rss_kb "${server_procs[@]}")")
+    done
+    wait "$wrk_pid" || die "soak: wrk failed"
+    soak_requests=$(wrk_requests "$out")
+    soak_errors=$(wrk_errors "$out")
+}
+
+# soak_growth: resident memory at the soak's end over its first sample, in percent.
+soak_growth() {
+    awk -v first="${soak_rss[0]}" -v last="${soak_rss[-1]}" 'BEGIN { printf "%.1f", (last - first) * 100 / first }'
+}
+
+soak_table() {
+    local kb samples=""
+    for kb in "${soak_rss[@]}"; do
+        samples+="$(awk -v kb="$kb" 'BEGIN { printf "%.1f", kb / 1024 }') "
+    done
+    echo "| soak | seconds | requests | errors | RSS after ${soak_every} s | RSS at the end | growth | RSS every ${soak_every} s (MB) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    awk -v s="$soak_stage" -v secs="$soak_seconds" -v n="$soak_requests" -v e="$soak_errors" \
+        -v first="${soak_rss[0]}" -v last="${soak_rss[-1]}" -v g="$(soak_growth)" -v all="${samples% }" \
+        'BEGIN { printf "| %s | %d | %d | %d | %.1f MB | %.1f MB | %s %% | %s |\n", s, secs, n, e, first / 1024, last / 1024, g, all }'
+}
+
 # --- report --------------------------------------------------------------------------
 
 # stats WORDS: "median min max" of the numbers.
@@ -201,9 +251,12 @@ goals() {
         goal "P6 RSS with $idle_connections idle connections, Archway / nginx" \
             "$(ratio "${rss_with[archway]}" "${rss_with[nginx]}")" "<=" 2.00
     fi
+    if ((${#soak_rss[@]})); then
+        goal "P6 RSS growth over a ${soak_seconds} s soak at full load, % (after its first ${soak_every} s)" \
+            "$(soak_growth)" "<=" 5.0
+    fi
     echo
-    echo "P3 (≤ 1 µs per hook) is measured by \`cargo bench -p archway-tests --bench hooks\`;"
-    echo "P6's 60-second soak is not part of this run."
+    echo "P3 (≤ 1 µs per hook) is measured by \`cargo bench -p archway-tests --bench hooks\`."
 }
 
 memory() {
@@ -239,6 +292,10 @@ HEAD
         echo
         memory
     fi
+    if ((${#soak_rss[@]})); then
+        echo
+        soak_table
+    fi
 }
 
 # --- the run -------------------------------------------------------------------------
@@ -251,8 +308,10 @@ if ((idle_connections > 0)); then
     memory_stages=(archway-no-plugins nginx)
     raise_open_files "$idle_connections"
 fi
-start_servers "${selected[@]}" "${memory_stages[@]}"
-for name in "${selected[@]}"; do
+soak_stages=()
+((soak_seconds == 0)) || soak_stages=("$soak_stage")
+start_servers "${selected[@]}" "${memory_stages[@]}" "${soak_stages[@]}"
+for name in "${selected[@]}" "${soak_stages[@]}"; do
     check_stage "$name"
 done
 log "all stages answer as they should"
@@ -272,7 +331,11 @@ for ((round = 0; round < rounds; round++)); do
     done
 done
 
+# The soak last: it measures the memory the load stages left, and whether more load adds to it.
+((soak_seconds == 0)) || soak
+
 report
+((soak_errors == 0)) || die "the soak had $soak_errors errors (non-2xx or socket errors)"
 for name in "${selected[@]}"; do
     ((errors[$name] == 0)) || die "$name had ${errors[$name]} errors (non-2xx or socket errors); its figures are not comparable"
 done
