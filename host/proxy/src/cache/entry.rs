@@ -31,6 +31,29 @@ pub(crate) enum Content {
     },
 }
 
+/// `headers` with every value in an allocation of its own. A value hyper parsed is a
+/// slice of its connection's read buffer (8 KiB or more), so a cached response holding it
+/// would keep that whole buffer alive, many times the size the cache's bound counts.
+pub(crate) fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes())
+            .expect("a header value's bytes make a header value");
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name.clone(), copy);
+    }
+    owned
+}
+
+/// `gathered` as a body of exactly its length: the buffer it grew in may be twice that.
+pub(crate) fn exact(gathered: BytesMut) -> Bytes {
+    if gathered.capacity() == gathered.len() {
+        gathered.freeze()
+    } else {
+        Bytes::copy_from_slice(&gathered)
+    }
+}
+
 /// Now, in Unix milliseconds.
 pub(crate) fn now_millis() -> u64 {
     let since = SystemTime::now()
@@ -174,6 +197,57 @@ fn take_bytes(input: &mut Bytes) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A read buffer that says when it is freed.
+    struct Buffer(Vec<u8>, Arc<AtomicBool>);
+
+    impl AsRef<[u8]> for Buffer {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Buffer {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_kept_header_does_not_hold_on_to_the_buffer_it_was_parsed_from() {
+        let freed = Arc::new(AtomicBool::new(false));
+        let mut buffer = vec![b'x'; 8192];
+        buffer[..16].copy_from_slice(b"application/json");
+        let buffer = Bytes::from_owner(Buffer(buffer, freed.clone()));
+        let mut parsed = HeaderMap::new();
+        parsed.insert(
+            "content-type",
+            HeaderValue::from_maybe_shared(buffer.slice(..16)).expect("a header value"),
+        );
+        let mut secret = HeaderValue::from_static("s3cret");
+        secret.set_sensitive(true);
+        parsed.append("set-cookie", secret);
+
+        let kept = detached(&parsed);
+        drop((parsed, buffer));
+        assert!(
+            freed.load(Ordering::SeqCst),
+            "the read buffer is still held"
+        );
+        assert_eq!(kept["content-type"], "application/json");
+        assert!(kept["set-cookie"].is_sensitive());
+    }
+
+    #[test]
+    fn a_kept_body_takes_only_its_length() {
+        let mut gathered = BytesMut::with_capacity(4096);
+        gathered.extend_from_slice(b"{\"n\":1}");
+        let body = exact(gathered);
+        assert_eq!(body, Bytes::from_static(b"{\"n\":1}"));
+        assert!(BytesMut::from(body).capacity() < 4096);
+    }
 
     #[test]
     fn responses_and_vary_records_survive_the_shared_layout() {

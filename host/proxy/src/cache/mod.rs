@@ -192,7 +192,7 @@ impl Miss {
             .is_none_or(|length| length <= self.cache.max_entry_bytes as u64);
         let body = match (lifetime, vary) {
             (Some(lifetime), Some(vary)) if fits => {
-                let (status, mut headers) = (parts.status, parts.headers.clone());
+                let (status, mut headers) = (parts.status, entry::detached(&parts.headers));
                 headers.remove(header::TRANSFER_ENCODING);
                 let limit = self.cache.max_entry_bytes;
                 let keep = Box::new(move |body: Bytes| {

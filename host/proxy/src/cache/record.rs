@@ -51,7 +51,7 @@ impl Recorded {
 
     fn finish(&mut self) {
         if let Some(keep) = self.keep.take() {
-            keep(std::mem::take(&mut self.gathered).freeze());
+            keep(super::entry::exact(std::mem::take(&mut self.gathered)));
         }
     }
 
