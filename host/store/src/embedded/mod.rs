@@ -1,6 +1,7 @@
 //! The embedded backend: a redb file on this node. Each write is one transaction,
-//! acknowledged only after it commits durably; redb's blocking calls run on tokio's
-//! blocking pool. Rate-limit state stays in memory and the change feed is in-process.
+//! acknowledged only after it commits durably; writes and scans run on tokio's blocking
+//! pool, a read of one key where it is asked. Rate-limit state stays in memory and the
+//! change feed is in-process.
 
 mod kv;
 mod streams;
@@ -51,13 +52,11 @@ impl Embedded {
     }
 
     pub(crate) async fn health(&self) -> Result<(), StoreError> {
-        self.read("health", |_, _| Ok(())).await
+        self.read_here("health", |_, _| Ok(()))
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = key.to_owned();
-        self.read("get", move |txn, now| kv::get(txn, &key, now))
-            .await
+        self.read_here("get", |txn, now| kv::get(txn, key, now))
     }
 
     pub(crate) async fn set(
@@ -210,6 +209,19 @@ impl Embedded {
     ) -> Result<T, StoreError> {
         self.blocking(op, move |db| Ok(Ok(f(&db.begin_read()?, now_ms())?)))
             .await
+    }
+
+    /// A short read, run on the caller's thread: a point lookup in a redb read
+    /// transaction (served from its page cache, never waiting on a writer) costs less than
+    /// the hop to the blocking pool and back, which cost a plugin's `kv.get` two thread
+    /// wake-ups per request.
+    fn read_here<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&ReadTransaction, u64) -> Result<T, redb::Error>,
+    ) -> Result<T, StoreError> {
+        let read = || f(&self.db.begin_read()?, now_ms());
+        read().map_err(|source| StoreError::Embedded { op, source })
     }
 
     async fn write<T: Send + 'static>(
