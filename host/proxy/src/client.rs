@@ -74,10 +74,6 @@ impl HttpClient {
             .cloned()
             .expect("upstream requests are built with an authority");
         match self.pool.send(&self.connector, request).await {
-            Err(SendError::NoUpstream) => Err(UpstreamError::InvalidRequest {
-                authority,
-                reason: "the URI names no scheme".to_owned(),
-            }),
             Err(SendError::Connect(source)) => Err(UpstreamError::Connect { authority, source }),
             Err(SendError::Sending(source)) => Err(UpstreamError::sending(authority, source)),
             Ok(response) if conflicting_lengths(response.headers()) => {

@@ -30,8 +30,6 @@ type Sender = SendRequest<UpstreamBody>;
 /// Why a request got no response.
 #[derive(Debug)]
 pub(crate) enum SendError {
-    /// The request names no upstream (its URI is not absolute); nothing was sent.
-    NoUpstream,
     /// No connection could be made; nothing was sent.
     Connect(Box<dyn Error + Send + Sync>),
     /// The connection failed after the request may have been sent.
@@ -89,7 +87,8 @@ impl Pool {
         C::Response: Read + Write + Unpin + Send + 'static,
         C::Error: Into<Box<dyn Error + Send + Sync>>,
     {
-        let (key, mut request) = origin_form(request).ok_or(SendError::NoUpstream)?;
+        let (key, mut request) =
+            origin_form(request).expect("upstream requests are built with an absolute URI");
         loop {
             let (mut sender, reused) = match self.checkout(&key) {
                 Some(sender) => (sender, true),
@@ -273,12 +272,15 @@ fn host_header(scheme: &Scheme, authority: &Authority) -> HeaderValue {
         "https" => 443,
         _ => 80,
     };
-    let host = authority.host();
+    let host_and_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, after)| after);
     let value = match authority.port_u16() {
-        Some(port) if port != default_port => HeaderValue::from_str(&format!("{host}:{port}")),
-        _ => HeaderValue::from_str(host),
+        Some(port) if port != default_port => host_and_port,
+        _ => authority.host(),
     };
-    value.expect("an authority's host and port make a header value")
+    HeaderValue::from_str(value).expect("an authority's host and port make a header value")
 }
 
 /// An upstream's response body, which gives its connection back to the pool when it ends
