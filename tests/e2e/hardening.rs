@@ -186,6 +186,53 @@ async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
 }
 
 #[tokio::test]
+async fn a_request_still_in_flight_when_the_grace_period_ends_is_cut_off() {
+    // An upstream that takes the request and never answers (the route's timeout is 30 s).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = silent.local_addr().expect("address");
+    let (arrived, request_arrived) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut stream, _) = silent.accept().await.expect("accept");
+        let mut head = Vec::new();
+        let mut chunk = [0; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut chunk).await.expect("read request");
+            assert!(read > 0, "the gateway sent a whole request head");
+            head.extend_from_slice(&chunk[..read]);
+        }
+        let _ = arrived.send(());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(stream);
+    });
+    let config = "[server]\nshutdown_grace_seconds = 1\n\
+                  [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
+                  [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\
+                  requires_auth = false\n";
+    let gateway = archway_tests::gateway(config, upstream).await;
+    let mut client = TcpStream::connect(gateway.addr()).await.expect("connect");
+    client
+        .write_all(b"GET /r/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("send");
+    request_arrived.await.expect("the upstream got the request");
+    tokio::time::timeout(Duration::from_secs(5), gateway.stop())
+        .await
+        .expect("stop ends once the grace period is over");
+    // The gateway's side of the connection is gone with its task, not left waiting on
+    // the upstream.
+    let mut byte = [0; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), client.read(&mut byte))
+        .await
+        .expect("the connection is closed when stop returns");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, nothing sent: {read:?}"
+    );
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let site = Site::start().await;
     // HTTP/1: answered, then the wait for a next head times out and closes it.

@@ -232,9 +232,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             }
             None => main.await,
         }
-        follower.abort();
-        traffic.abort();
-        scheduler.abort();
+        // Awaited after the abort, so that each has let go of the store when this ends.
+        for task in [follower, traffic, scheduler] {
+            task.abort();
+            let _ = task.await;
+        }
         drop(serving);
     });
     Ok(Running {

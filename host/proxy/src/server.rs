@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use metrics::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use archway_config::TracingConfig;
 use archway_jwt::Verifier;
@@ -183,8 +184,9 @@ impl Proxy {
     }
 
     /// Serves connections from `listener` (the admin listener when `admin`) until
-    /// `shutdown` completes, then closes the tunnels and waits up to `grace` for requests
-    /// in flight.
+    /// `shutdown` completes, then closes the tunnels, waits up to `grace` for requests
+    /// in flight, and closes the connections still open; returns once every connection's
+    /// task has ended (and let go of the proxy, its plugins and their store).
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -193,9 +195,9 @@ impl Proxy {
         grace: Duration,
     ) {
         let mut listener = Listener::new(listener);
-        // Each connection holds a receiver: a send asks them to close, and the channel
-        // closes when the last one has.
+        // Each connection holds a receiver: a send asks them to close.
         let (stopping, _) = watch::channel(());
+        let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let max_connections = self.snapshot.load().config().server.max_connections;
@@ -213,13 +215,13 @@ impl Proxy {
                     // One task per kind, so a cleartext connection's does not hold room
                     // for TLS state.
                     match self.tls.clone() {
-                        None => tokio::spawn(async move {
+                        None => connections.spawn(async move {
                             let _guard = guard;
                             if let Some(protocol) = settings.sniff(&stream, &mut stopping).await {
                                 settings.serve(stream, protocol, handle, stopping).await;
                             }
                         }),
-                        Some(tls) => tokio::spawn(async move {
+                        Some(tls) => connections.spawn(async move {
                             let _guard = guard;
                             if let Some(stream) = tls.accept(stream).await {
                                 let protocol = Protocol::negotiated(&stream);
@@ -228,6 +230,7 @@ impl Proxy {
                         }),
                     };
                 }
+                Some(_) = connections.join_next() => {}
                 () = &mut shutdown => break,
             }
         }
@@ -235,10 +238,12 @@ impl Proxy {
         tracing::info!(target: "archway.server", "shutting down, draining requests in flight");
         stopping.send_replace(());
         let drained = async {
-            tokio::join!(stopping.closed(), self.tunnels.close_all());
+            let closed = async { while connections.join_next().await.is_some() {} };
+            tokio::join!(closed, self.tunnels.close_all());
         };
         if tokio::time::timeout(grace, drained).await.is_err() {
-            tracing::warn!(target: "archway.server", "grace period over, closing remaining connections");
+            tracing::warn!(target: "archway.server", open = connections.len(), "grace period over, closing remaining connections");
+            connections.shutdown().await;
         }
     }
 
