@@ -253,3 +253,63 @@ async fn two_nodes_on_one_redis_share_cached_responses() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn the_metrics_endpoint_counts_hits_and_misses_and_shows_what_the_cache_holds() {
+    // A route id of its own: the metrics recorder is one per test process.
+    let upstream = shaped().await;
+    let config = format!(
+        "[log]\naccess_log = false\n\
+         [[services]]\nname = \"shaped\"\nurl = \"http://{}\"\n\
+         [[routes]]\nid = \"cache-counted\"\nservice_name = \"shaped\"\n\
+         path_pattern = \"/counted/*\"\nrequires_auth = false\ncache_enabled = true\n",
+        upstream.addr()
+    );
+    let gateway = gateway(&config).await;
+    let addr = gateway.addr();
+    for path in ["/counted/a", "/counted/a", "/counted/a", "/counted/b"] {
+        fetch(addr, path, &[]).await;
+    }
+    let lookups = |text: &str, result: &str| {
+        let labels = format!("{{route=\"cache-counted\",result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix("archway_response_cache_lookups_total")?
+                    .strip_prefix(labels.as_str())
+            })
+            .map(str::to_owned)
+    };
+    let gauge = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    // Another test's gateway in this process may set the tier's gauges between this
+    // gateway's update and its answer; the next scrape sets them again.
+    let mut text = String::new();
+    for _ in 0..5 {
+        let reply = get(addr, "/metrics", &[("accept", "text/plain")]).await;
+        text = String::from_utf8_lossy(&reply.body).into_owned();
+        if gauge(&text, "archway_response_cache_entries") >= 2.0 {
+            break;
+        }
+    }
+    assert_eq!(lookups(&text, "hit").as_deref(), Some("2"), "{text}");
+    assert_eq!(lookups(&text, "miss").as_deref(), Some("2"), "{text}");
+    assert_eq!(
+        gauge(&text, "archway_response_cache_entries"),
+        2.0,
+        "{text}"
+    );
+    let bytes = gauge(&text, "archway_response_cache_bytes");
+    assert!(
+        (2.0 * 1024.0..64.0 * 1024.0).contains(&bytes),
+        "two small responses and their bookkeeping: {bytes} bytes"
+    );
+    gateway.stop().await;
+}

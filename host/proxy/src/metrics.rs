@@ -1,6 +1,6 @@
 //! The proxy's own series on the metrics endpoint: requests by route, method and status
-//! class, request and upstream durations, body bytes both ways, open connections and
-//! rate-limit rejections. Each route registers its series when it is built, so serving a
+//! class, request and upstream durations, body bytes both ways, open connections,
+//! rate-limit rejections and response-cache lookups. Each route registers its series when it is built, so serving a
 //! request bumps atomics and looks nothing up.
 
 use std::pin::Pin;
@@ -20,6 +20,23 @@ const METHODS: [&str; 10] = [
 /// The status label, by the status code's first digit.
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+/// What a response-cache lookup found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CacheLookup {
+    Hit,
+    Miss,
+}
+
+impl CacheLookup {
+    /// Its `result` label.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+        }
+    }
+}
+
 /// The series of one route (or of requests that matched none, as route `none`).
 #[derive(Debug)]
 pub(crate) struct RouteMetrics {
@@ -27,6 +44,7 @@ pub(crate) struct RouteMetrics {
     requests: [[OnceLock<Counter>; STATUS_CLASSES.len()]; METHODS.len()],
     duration: Histogram,
     rate_limited: Counter,
+    cache_lookups: [OnceLock<Counter>; 2],
 }
 
 impl RouteMetrics {
@@ -38,6 +56,7 @@ impl RouteMetrics {
             requests: Default::default(),
             duration: metrics::histogram!("archway_request_duration_seconds", "route" => route.to_owned()),
             rate_limited: metrics::counter!("archway_rate_limited_total", "route" => route.to_owned()),
+            cache_lookups: Default::default(),
         }
     }
 
@@ -64,6 +83,20 @@ impl RouteMetrics {
     /// Counts one request refused by the route's rate limit or a principal's quota.
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.increment(1);
+    }
+
+    /// Counts one response-cache lookup on the route (registered on the first, so only
+    /// caching routes show the series).
+    pub(crate) fn cache_lookup(&self, found: CacheLookup) {
+        self.cache_lookups[found as usize]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "archway_response_cache_lookups_total",
+                    "route" => self.route.clone(),
+                    "result" => found.label()
+                )
+            })
+            .increment(1);
     }
 }
 

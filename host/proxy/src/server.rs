@@ -351,6 +351,7 @@ impl Proxy {
         {
             return None;
         }
+        self.cache.report();
         let log = self.traffic.as_ref();
         Some(
             metrics_endpoint::answer(

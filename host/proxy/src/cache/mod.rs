@@ -24,9 +24,11 @@ use archway_runtime::RequestHead;
 use archway_store::SharedCache;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use metrics::Gauge;
 use moka::Expiry;
 
 use crate::body::{ProxyBody, declared_length, full};
+use crate::metrics::CacheLookup;
 use crate::route::Route;
 use entry::{Content, Entry};
 use key::Key;
@@ -40,6 +42,14 @@ pub struct ResponseCache {
     local: moka::sync::Cache<Key, Arc<Entry>>,
     shared: Option<SharedCache>,
     max_entry_bytes: usize,
+    gauges: Gauges,
+}
+
+/// What this node's tier holds, on the metrics endpoint.
+#[derive(Clone)]
+struct Gauges {
+    entries: Gauge,
+    bytes: Gauge,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -92,7 +102,18 @@ impl ResponseCache {
             shared,
             max_entry_bytes: usize::try_from(server.response_cache_max_entry_bytes)
                 .unwrap_or(usize::MAX),
+            gauges: Gauges {
+                entries: metrics::gauge!("archway_response_cache_entries"),
+                bytes: metrics::gauge!("archway_response_cache_bytes"),
+            },
         }
+    }
+
+    /// Sets the gauges of this node's tier to what it holds now (for a scrape).
+    pub(crate) fn report(&self) {
+        self.local.run_pending_tasks();
+        self.gauges.entries.set(self.local.entry_count() as f64);
+        self.gauges.bytes.set(self.local.weighted_size() as f64);
     }
 
     /// Whether entries are shared with other nodes through the store.
@@ -134,8 +155,10 @@ impl ResponseCache {
                 body,
             } = &entry.content
         {
+            route.metrics.cache_lookup(CacheLookup::Hit);
             return Break(hit(&entry, *status, headers, body));
         }
+        route.metrics.cache_lookup(CacheLookup::Miss);
         Continue(Some(Miss {
             cache: self.clone(),
             primary,
