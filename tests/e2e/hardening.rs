@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use archway_tests::artifacts::{HELLO_AUTH, STAMP_A, STAMP_B};
-use archway_tests::servers::{Scripted, raw_upstream, scripted};
+use archway_tests::servers::{Scripted, late_upstream, raw_upstream, scripted};
 use archway_tests::{get, raw, scratch_dir, send, try_gateway, upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -187,25 +187,8 @@ async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
 
 #[tokio::test]
 async fn a_request_still_in_flight_when_the_grace_period_ends_is_cut_off() {
-    // An upstream that takes the request and never answers (the route's timeout is 30 s).
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream = silent.local_addr().expect("address");
-    let (arrived, request_arrived) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (mut stream, _) = silent.accept().await.expect("accept");
-        let mut head = Vec::new();
-        let mut chunk = [0; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let read = stream.read(&mut chunk).await.expect("read request");
-            assert!(read > 0, "the gateway sent a whole request head");
-            head.extend_from_slice(&chunk[..read]);
-        }
-        let _ = arrived.send(());
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        drop(stream);
-    });
+    // An upstream that takes the request and answers after the route's timeout (30 s).
+    let (upstream, request_arrived) = late_upstream(Duration::from_secs(60)).await;
     let config = "[server]\nshutdown_grace_seconds = 1\n\
                   [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
                   [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\

@@ -10,13 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use archway_tests::artifacts::{MISBEHAVE, STAMP_A, STAMP_B, USES_KV};
+use archway_tests::servers::late_upstream;
 use archway_tests::{get, scratch_dir, upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// The longest any change may take to show, even on a loaded 2-core machine (a reload
 /// that adds a plugin compiles it; a debug build under full load took over 20 s).
@@ -453,25 +452,7 @@ async fn plugin_replaced_20_times_under_load_fails_no_request() {
 #[tokio::test]
 async fn stop_stops_the_watcher_and_drains_a_slow_request() {
     // An upstream that answers 500 ms after the request arrived, and says when it did.
-    let slow = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let slow_addr = slow.local_addr().expect("addr");
-    let (arrived, request_arrived) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (mut stream, _) = slow.accept().await.expect("accept");
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let read = stream.read(&mut chunk).await.expect("read request");
-            assert!(read > 0, "the gateway sent a whole request head");
-            request.extend_from_slice(&chunk[..read]);
-        }
-        let _ = arrived.send(());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nslow")
-            .await
-            .expect("write response");
-    });
+    let (slow_addr, request_arrived) = late_upstream(Duration::from_millis(500)).await;
     let site = Site::start("").await;
     let config = site_config(
         slow_addr,

@@ -3,7 +3,8 @@
 //! `tests/tls` (and one that also requires a client certificate), and an OAuth 2.0 token
 //! introspection endpoint that counts its calls, one that answers raw bytes, one whose
 //! answers the query shapes (headers, body size) for the cache and compression tests,
-//! one that numbers its keep-alive connections, and a WebSocket echo.
+//! one that numbers its keep-alive connections, one that answers its one request late,
+//! and a WebSocket echo.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -428,6 +429,30 @@ pub async fn scripted(name: &str) -> Scripted {
         whole,
         task,
     }
+}
+
+/// Starts an upstream that takes one connection, reads its request head, says so on the
+/// returned channel, and answers `200` with body `slow` after `delay`.
+pub async fn late_upstream(delay: Duration) -> (SocketAddr, tokio::sync::oneshot::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (arrived, request_arrived) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut chunk).await.expect("read request");
+            assert!(read > 0, "the gateway sent a whole request head");
+            head.extend_from_slice(&chunk[..read]);
+        }
+        let _ = arrived.send(());
+        tokio::time::sleep(delay).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nslow")
+            .await;
+    });
+    (addr, request_arrived)
 }
 
 /// Starts an upstream that reads each request head and answers it with `response`, raw
