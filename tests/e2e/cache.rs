@@ -295,7 +295,7 @@ async fn the_metrics_endpoint_counts_hits_and_misses_and_shows_what_the_cache_ho
     for _ in 0..5 {
         let reply = get(addr, "/metrics", &[("accept", "text/plain")]).await;
         text = String::from_utf8_lossy(&reply.body).into_owned();
-        if gauge(&text, "archway_response_cache_entries") >= 2.0 {
+        if gauge(&text, "archway_response_cache_entries") == 2.0 {
             break;
         }
     }
