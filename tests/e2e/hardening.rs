@@ -160,23 +160,30 @@ async fn a_client_that_sends_nothing_is_cut_off() {
     site.gateway.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
-    // Its first bytes could take header_read_timeout_seconds (30); stopping waits for
-    // connections up to shutdown_grace_seconds (10), so a close well within that is
-    // the shutdown's.
-    let config = "[server]\nheader_read_timeout_seconds = 30\n\
-                  [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
-                  [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\
-                  requires_auth = false\n";
-    let gateway = archway_tests::gateway(config, upstream().await).await;
-    let mut silent = TcpStream::connect(gateway.addr()).await.expect("connect");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+/// A gateway with `server` settings and one route `/r/*` to `upstream`, for the
+/// shutdown tests.
+async fn stoppable_gateway(server: &str, upstream: SocketAddr) -> archway::Running {
+    let config = format!(
+        "[server]\n{server}\n\
+         [[services]]\nname = \"echo\"\nurl = \"http://{{upstream}}\"\n\
+         [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\
+         requires_auth = false\n"
+    );
+    archway_tests::gateway(&config, upstream).await
+}
+
+/// Stops `gateway`, which must take at most 5 s, then checks that `client`'s connection
+/// is closed within `closed_within`, with nothing sent on it.
+async fn stop_and_expect_closed(
+    gateway: archway::Running,
+    client: &mut TcpStream,
+    closed_within: Duration,
+) {
     tokio::time::timeout(Duration::from_secs(5), gateway.stop())
         .await
-        .expect("stop does not wait for the silent connection");
+        .expect("stop ends within 5 s");
     let mut byte = [0; 1];
-    let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut byte))
+    let read = tokio::time::timeout(closed_within, client.read(&mut byte))
         .await
         .expect("the connection is closed");
     assert!(
@@ -186,33 +193,30 @@ async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_a_connection_that_has_sent_nothing_yet() {
+    // Its first bytes could take header_read_timeout_seconds (30); stopping waits for
+    // connections up to shutdown_grace_seconds (10), so a close well within that is
+    // the shutdown's.
+    let gateway = stoppable_gateway("header_read_timeout_seconds = 30", upstream().await).await;
+    let mut silent = TcpStream::connect(gateway.addr()).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop_and_expect_closed(gateway, &mut silent, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn a_request_still_in_flight_when_the_grace_period_ends_is_cut_off() {
     // An upstream that takes the request and answers after the route's timeout (30 s).
     let (upstream, request_arrived) = late_upstream(Duration::from_secs(60)).await;
-    let config = "[server]\nshutdown_grace_seconds = 1\n\
-                  [[services]]\nname = \"echo\"\nurl = \"http://{upstream}\"\n\
-                  [[routes]]\nid = \"r\"\nservice_name = \"echo\"\npath_pattern = \"/r/*\"\n\
-                  requires_auth = false\n";
-    let gateway = archway_tests::gateway(config, upstream).await;
+    let gateway = stoppable_gateway("shutdown_grace_seconds = 1", upstream).await;
     let mut client = TcpStream::connect(gateway.addr()).await.expect("connect");
     client
         .write_all(b"GET /r/x HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .expect("send");
     request_arrived.await.expect("the upstream got the request");
-    tokio::time::timeout(Duration::from_secs(5), gateway.stop())
-        .await
-        .expect("stop ends once the grace period is over");
-    // The gateway's side of the connection is gone with its task, not left waiting on
-    // the upstream.
-    let mut byte = [0; 1];
-    let read = tokio::time::timeout(Duration::from_secs(2), client.read(&mut byte))
-        .await
-        .expect("the connection is closed when stop returns");
-    assert!(
-        matches!(read, Ok(0) | Err(_)),
-        "closed, nothing sent: {read:?}"
-    );
+    // The gateway's side of the connection goes with its task once the grace period is
+    // over, not left waiting on the upstream.
+    stop_and_expect_closed(gateway, &mut client, Duration::from_secs(2)).await;
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The proxy's own series on the metrics endpoint: requests by route, method and status
 //! class, request and upstream durations, body bytes both ways, open connections,
-//! rate-limit rejections and response-cache lookups. Each route registers its series when it is built, so serving a
-//! request bumps atomics and looks nothing up.
+//! rate-limit rejections and response-cache lookups. Each route registers its series when
+//! it is built or on their first use, so serving a request bumps atomics and looks nothing
+//! up.
 
 use std::pin::Pin;
 use std::sync::OnceLock;
